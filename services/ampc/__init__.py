@@ -1,0 +1,3 @@
+"""ampc: the Allied Munitions Production Coordinator."""
+
+__version__ = "0.1.0"

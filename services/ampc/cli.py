@@ -1,0 +1,216 @@
+"""`ampc`: the command line for operators and integrators."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ampc.contract import documents
+from ampc.platform import broker
+from ampc.platform.topics import TopicRegistry, apply_topics
+from ampc.settings import Settings
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+app = typer.Typer(
+    name="ampc",
+    help="Allied Munitions Production Coordinator.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+broker_app = typer.Typer(help="Run a real Apache Kafka broker (KRaft) on loopback.")
+topics_app = typer.Typer(help="The topic registry: list and apply ampc's topics.")
+schemas_app = typer.Typer(help="The event contract documents in schemas/.")
+app.add_typer(broker_app, name="broker")
+app.add_typer(topics_app, name="topics")
+app.add_typer(schemas_app, name="schemas")
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Broker data, logs and state file.")
+]
+Bootstrap = Annotated[
+    str | None,
+    typer.Option("--bootstrap", help="Kafka bootstrap address (default: the embedded broker)."),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+def bootstrap_address(settings: Settings, explicit: str | None = None) -> str:
+    """The address to use: --bootstrap, AMPC_BOOTSTRAP_SERVERS, or the embedded broker."""
+    if explicit:
+        return explicit
+    if settings.bootstrap_servers:
+        return settings.bootstrap_servers
+    state = broker.read_state(settings.data_dir)
+    if state is not None and state.alive_nodes():
+        return state.bootstrap_servers
+    raise _fail(
+        "no broker address: start one with `ampc broker start`, or pass --bootstrap / set "
+        "AMPC_BOOTSTRAP_SERVERS"
+    )
+
+
+@broker_app.command("start")
+def broker_start(
+    nodes: Annotated[int, typer.Option(help="1, or 3 for replication 3 / min ISR 2.")] = 1,
+    data_dir: DataDir = None,
+    port: Annotated[int, typer.Option(help="Broker port of node 1 (others follow).")] = (
+        broker.DEFAULT_BROKER_PORT
+    ),
+) -> None:
+    """Resolve Kafka with Maven (once), format KRaft storage, start and wait until ready."""
+    settings = Settings()
+    directory = data_dir or settings.data_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        with console.status(f"starting Kafka {broker.KAFKA_VERSION} ({nodes} node(s))..."):
+            info = broker.start(directory, settings.cache_dir, nodes=nodes, broker_port=port)
+    except broker.BrokerError as error:
+        raise _fail(str(error)) from error
+    console.print(f"Kafka {info.kafka_version} is ready with {len(info.nodes)} node(s).")
+    console.print(f"bootstrap: [bold]{info.bootstrap_servers}[/bold]")
+    console.print(f"logs: {', '.join(node.log_file for node in info.nodes)}")
+
+
+@broker_app.command("fetch")
+def broker_fetch() -> None:
+    """Resolve the Kafka jars with Maven into the cache (start does this on first use)."""
+    settings = Settings()
+    try:
+        libs = broker.resolve_kafka(settings.cache_dir)
+    except broker.BrokerError as error:
+        raise _fail(str(error)) from error
+    console.print(f"Kafka {broker.KAFKA_VERSION} jars: {libs}")
+
+
+@broker_app.command("stop")
+def broker_stop(data_dir: DataDir = None) -> None:
+    """Stop the embedded broker cleanly."""
+    directory = data_dir or Settings().data_dir
+    info = broker.stop(directory)
+    if info is None:
+        console.print(f"no broker is recorded in {directory}")
+        return
+    console.print(f"stopped Kafka at {info.bootstrap_servers}")
+
+
+@broker_app.command("status")
+def broker_status(data_dir: DataDir = None) -> None:
+    """Say whether the embedded broker runs, where, and whether it answers."""
+    directory = data_dir or Settings().data_dir
+    info = broker.read_state(directory)
+    if info is None:
+        console.print(f"no broker is recorded in {directory}")
+        raise typer.Exit(code=3)
+    alive = info.alive_nodes()
+    console.print(
+        f"Kafka {info.kafka_version} at {info.bootstrap_servers}: "
+        f"{len(alive)} of {len(info.nodes)} node(s) running"
+    )
+    if len(alive) != len(info.nodes):
+        raise typer.Exit(code=3)
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """Print the topic registry: every topic ampc declares."""
+    registry = TopicRegistry(Settings())
+    table = Table("topic", "role", "partitions", "rf", "cleanup", "key")
+    for spec in registry.specs:
+        table.add_row(
+            spec.name,
+            spec.role.value,
+            str(spec.partitions),
+            str(spec.replication),
+            spec.cleanup_policy,
+            spec.key,
+        )
+    console.print(table)
+
+
+@topics_app.command("apply")
+def topics_apply(bootstrap: Bootstrap = None) -> None:
+    """Create or update every declared topic. Safe to run again: it changes only what drifted."""
+    settings = Settings()
+    address = bootstrap_address(settings, bootstrap)
+    registry = TopicRegistry(settings)
+    try:
+        report = asyncio.run(apply_topics(address, registry.specs))
+    except Exception as error:  # a CLI turns any broker failure into one clear line
+        raise _fail(f"could not apply topics at {address}: {error}") from error
+    console.print(
+        f"{address}: {len(report.created)} created, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} already as declared"
+    )
+
+
+@schemas_app.command("generate")
+def schemas_generate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report drift; exit 1 if any file differs.")
+    ] = False,
+    out: Annotated[Path, typer.Option(help="The schemas directory.")] = Path("schemas"),
+) -> None:
+    """Write JSON Schema files and the AsyncAPI document from the pydantic models."""
+    extra = _extra_schemas()
+    if check:
+        problems = documents.drift(out, extra)
+        for line in problems:
+            err.print(line)
+        if problems:
+            err.print("run `ampc schemas generate` and commit the result")
+            raise typer.Exit(code=1)
+        console.print(f"{out}/ matches the models")
+        return
+    written = documents.write(out, extra)
+    console.print(f"wrote {len(written)} files to {out}/")
+
+
+@app.command("demo")
+def demo(
+    port: Annotated[int, typer.Option(help="Broker port of the embedded broker.")] = (
+        broker.DEFAULT_BROKER_PORT
+    ),
+) -> None:
+    """The main job: start the embedded broker, apply every topic, say how to connect."""
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with console.status("starting the embedded Kafka broker..."):
+            info = broker.start(settings.data_dir, settings.cache_dir, broker_port=port)
+        registry = TopicRegistry(settings)
+        report = asyncio.run(apply_topics(info.bootstrap_servers, registry.specs))
+    except broker.BrokerError as error:
+        raise _fail(str(error)) from error
+    console.print(
+        f"Kafka {info.kafka_version} (KRaft) is running at [bold]{info.bootstrap_servers}[/bold]"
+    )
+    console.print(
+        f"topics: {len(registry.specs)} declared ({len(report.created)} created, "
+        f"{len(report.updated)} updated); see them with `ampc topics list`"
+    )
+    console.print(
+        f"a national system writes CloudEvents to its inbox, e.g. {registry.inbox('CZ')}; "
+        "the contract is in schemas/asyncapi.yaml"
+    )
+    console.print(f"connect any Kafka client with bootstrap.servers={info.bootstrap_servers}")
+    console.print("stop the broker with `ampc broker stop`")
+
+
+def _extra_schemas() -> documents.ExtraSchemas:
+    """Formats beyond events that the contract documents (the optimizer's files)."""
+    return {}
+
+
+def main() -> None:
+    app()
