@@ -27,9 +27,11 @@ app = typer.Typer(
 broker_app = typer.Typer(help="Run a real Apache Kafka broker (KRaft) on loopback.")
 topics_app = typer.Typer(help="The topic registry: list and apply ampc's topics.")
 schemas_app = typer.Typer(help="The event contract documents in schemas/.")
+serve_app = typer.Typer(help="Run one of ampc's streaming services in the foreground.")
 app.add_typer(broker_app, name="broker")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(serve_app, name="serve")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Broker data, logs and state file.")
@@ -205,6 +207,19 @@ def demo(
     )
     console.print(f"connect any Kafka client with bootstrap.servers={info.bootstrap_servers}")
     console.print("stop the broker with `ampc broker stop`")
+
+
+@serve_app.command("gateway")
+def serve_gateway(bootstrap: Bootstrap = None) -> None:
+    """Validate, authorise and route every nation's inbox (metrics on AMPC_GATEWAY_PORT)."""
+    from ampc.gateway.app import build_gateway
+    from ampc.platform.streaming import run_worker
+
+    settings = Settings()
+    settings = settings.model_copy(
+        update={"bootstrap_servers": bootstrap_address(settings, bootstrap)}
+    )
+    run_worker(build_gateway(settings), settings.log_level)
 
 
 def _extra_schemas() -> documents.ExtraSchemas:

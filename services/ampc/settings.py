@@ -33,3 +33,6 @@ class Settings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1, le=5)
     inbox_partitions: int = Field(default=3, ge=1, le=64)
     canonical_partitions: int = Field(default=6, ge=1, le=256)
+    gateway_port: int = Field(default=6066, ge=0, le=65535, description="HTTP: metrics, health.")
+    ledger_port: int = Field(default=6067, ge=0, le=65535, description="HTTP: read API.")
+    log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")

@@ -152,6 +152,17 @@ class TopicRegistry:
                 retention_ms=90 * DAY_MS,
             ),
             TopicSpec(
+                name=self.gateway_owners,
+                role=TopicRole.INTERNAL,
+                description="The gateway's ownership book: which party owns which plant, offer, "
+                "demand, pool and shipment (for authority checks).",
+                key="<kind>:<entity id>",
+                events=(),
+                partitions=settings.inbox_partitions,
+                replication=rf,
+                cleanup_policy="compact",
+            ),
+            TopicSpec(
                 name=self.optimizer_triggers,
                 role=TopicRole.INTERNAL,
                 description="Re-plan requests; one partition so exactly one planner is active.",
@@ -205,6 +216,10 @@ class TopicRegistry:
     @property
     def deadletter(self) -> str:
         return f"{self.prefix}.deadletter"
+
+    @property
+    def gateway_owners(self) -> str:
+        return f"{self.prefix}.gateway.owners"
 
     @property
     def optimizer_triggers(self) -> str:

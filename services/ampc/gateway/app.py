@@ -1,0 +1,100 @@
+"""The gateway service: national inboxes in, canonical events or dead letters out.
+
+A thin faust adapter around `Judge`: read a record, let the judge decide, send what it says.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import faust
+
+from ampc.gateway.judge import SERVICE, Judge, Verdict
+from ampc.platform.deadletter import source_record
+from ampc.platform.metrics import (
+    EVENTS_DUPLICATE,
+    EVENTS_IN,
+    EVENTS_OUT,
+    EVENTS_REJECTED,
+    PROCESSING_SECONDS,
+)
+from ampc.platform.replica import CompactedReplica, ReadYourWritesMap
+from ampc.platform.service_views import add_service_views
+from ampc.platform.streaming import create_app, raw_topic
+from ampc.platform.topics import TopicRegistry, TopicRole
+from ampc.settings import Settings
+
+
+def build_gateway(settings: Settings) -> faust.App:
+    """The gateway's faust app for these settings (topics, group and ports come from them)."""
+    registry = TopicRegistry(settings)
+    app = create_app(
+        SERVICE, settings, web_port=settings.gateway_port, partitions=settings.inbox_partitions
+    )
+    inboxes = raw_topic(app, *(spec.name for spec in registry.by_role(TopicRole.INBOX)))
+    outputs: dict[str, Any] = {
+        spec.name: raw_topic(app, spec.name)
+        for spec in (
+            *registry.by_role(TopicRole.CANONICAL),
+            *registry.by_role(TopicRole.DEADLETTER),
+        )
+    }
+    # Who owns which plant, offer, demand, pool and shipment, read whole by every worker: a
+    # shipment names a plant keyed elsewhere. (faust's GlobalTable insists on the changelog
+    # having as many partitions as the source, and is documented to loop in recovery with
+    # several workers; a compacted topic with a replica has neither problem.)
+    owners_topic = raw_topic(app, registry.gateway_owners)
+    replica: CompactedReplica[str] = CompactedReplica(
+        settings.bootstrap_servers or "",
+        [registry.gateway_owners],
+        lambda _topic, value: value.decode(),
+        client_id=f"{settings.topic_prefix}-gateway-owners",
+    )
+
+    def record_claim(key: str, owners: str) -> None:
+        owners_topic.send_soon(key=key.encode(), value=owners.encode())
+
+    judge = Judge(registry, ReadYourWritesMap(replica, registry.gateway_owners, record_claim))
+    add_service_views(app, SERVICE)
+
+    async def load_owner_book() -> None:
+        # No authority decision before the whole ownership book is known.
+        await replica.start()
+        await replica.ready.wait()
+
+    app.startup_hooks.append(load_owner_book)
+    app.shutdown_hooks.append(replica.stop)
+
+    @app.agent(inboxes)
+    async def judge_inbox(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            started = time.perf_counter()
+            message = event.message
+            source = source_record(
+                message.topic,
+                message.partition,
+                message.offset,
+                message.key,
+                message.value,
+                message.headers,
+            )
+            decision = judge.judge(source)
+            party = decision.party or "unknown"
+            EVENTS_IN.labels(SERVICE, decision.event_type, party).inc()
+            if decision.verdict is Verdict.DUPLICATE:
+                EVENTS_DUPLICATE.labels(SERVICE).inc()
+            elif decision.record is not None and decision.topic is not None:
+                await outputs[decision.topic].send(
+                    key=decision.record.key,
+                    value=decision.record.value,
+                    headers=decision.record.headers,
+                )
+                if decision.verdict is Verdict.REJECTED and decision.reason is not None:
+                    EVENTS_REJECTED.labels(SERVICE, decision.reason.value, party).inc()
+                    EVENTS_OUT.labels(SERVICE, decision.event_type, "deadletter").inc()
+                else:
+                    EVENTS_OUT.labels(SERVICE, decision.event_type, "canonical").inc()
+            PROCESSING_SECONDS.labels(SERVICE).observe(time.perf_counter() - started)
+
+    return app

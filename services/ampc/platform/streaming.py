@@ -1,0 +1,119 @@
+"""The faust adapter shared by ampc's services: an app whose producer is idempotent with
+acks=all, raw-bytes topics (the pydantic contract decodes, not faust's codecs), and the
+settings every service uses.
+
+faust-streaming enables idempotence only inside its `exactly_once` transactions, which have open
+bugs (SPEC section 7). ampc runs at-least-once, with idempotent producers and idempotent state
+application instead, so the transport's producer is replaced by one that always asks for
+`enable_idempotence=True, acks=all`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.transport import base as transport_base
+from faust.transport.drivers import aiokafka as aiokafka_driver
+
+from ampc.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _IdempotentProducer(aiokafka_driver.Producer):
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+
+class _Transport(aiokafka_driver.Transport):
+    Producer = _IdempotentProducer
+
+
+class ServiceApp(faust.App):
+    """A faust app that always produces idempotently, with start-up and shutdown hooks that
+    run before the agents start (e.g. a replica that must be complete before any decision)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.startup_hooks: list[Callable[[], Awaitable[None]]] = []
+        self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        for hook in self.startup_hooks:
+            try:
+                await hook()
+            except Exception:
+                # mode stops the worker on an exception here without saying why; say it.
+                log.exception("start-up of %s failed in %s", self.conf.id, hook)
+                raise
+
+    async def on_stop(self) -> None:
+        for hook in self.shutdown_hooks:
+            await hook()
+        await super().on_stop()
+
+    def _new_transport(self) -> transport_base.Transport:
+        return _Transport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> transport_base.Transport:
+        return _Transport(self.conf.broker_producer, self)
+
+
+def create_app(
+    service: str,
+    settings: Settings,
+    *,
+    web_port: int,
+    partitions: int,
+    store: str = "memory://",
+) -> ServiceApp:
+    """A faust app for one ampc service, with its own consumer group `<prefix>-<service>`."""
+    if not settings.bootstrap_servers:
+        raise ValueError("settings.bootstrap_servers must be set before creating a service app")
+    brokers = [f"kafka://{address}" for address in settings.bootstrap_servers.split(",")]
+    data_dir = Path(settings.data_dir) / "services" / f"{settings.topic_prefix}-{service}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return ServiceApp(
+        f"{settings.topic_prefix}-{service}",
+        broker=brokers,
+        store=store,
+        datadir=str(data_dir),
+        topic_partitions=partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,  # faust's own changelog and assignor topics
+        web_enabled=True,
+        web_port=web_port,
+        web_bind="127.0.0.1",
+        web_in_thread=False,
+        producer_acks=-1,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=False,
+        autodiscover=False,
+        table_standby_replicas=0,
+        logging_config=None,
+    )
+
+
+def raw_topic(app: faust.App, *names: str) -> Any:
+    """A faust topic over raw bytes: ampc's contract decodes the value, not faust."""
+    return app.topic(
+        *names,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+
+def run_worker(app: faust.App, loglevel: str = "info") -> None:
+    """Run a faust worker in the foreground until SIGTERM/SIGINT."""
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
