@@ -68,6 +68,7 @@ def test_settings(topic_prefix: str, bootstrap: str, tmp_path: Path) -> Settings
         data_dir=tmp_path / "data",
         gateway_port=free_port(),
         ledger_port=free_port(),
+        park_timeout_s=6.0,
     )
 
 
@@ -96,6 +97,7 @@ class ServiceProcess:
             "AMPC_DATA_DIR": str(self.settings.data_dir),
             "AMPC_GATEWAY_PORT": str(self.settings.gateway_port),
             "AMPC_LEDGER_PORT": str(self.settings.ledger_port),
+            "AMPC_PARK_TIMEOUT_S": str(self.settings.park_timeout_s),
         }
         return {**os.environ, **values}
 

@@ -209,17 +209,30 @@ def demo(
     console.print("stop the broker with `ampc broker stop`")
 
 
+def _service_settings(bootstrap: str | None) -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={"bootstrap_servers": bootstrap_address(settings, bootstrap)})
+
+
+# Services import faust lazily: it takes a second to import and the other commands need none.
 @serve_app.command("gateway")
 def serve_gateway(bootstrap: Bootstrap = None) -> None:
     """Validate, authorise and route every nation's inbox (metrics on AMPC_GATEWAY_PORT)."""
     from ampc.gateway.app import build_gateway
     from ampc.platform.streaming import run_worker
 
-    settings = Settings()
-    settings = settings.model_copy(
-        update={"bootstrap_servers": bootstrap_address(settings, bootstrap)}
-    )
+    settings = _service_settings(bootstrap)
     run_worker(build_gateway(settings), settings.log_level)
+
+
+@serve_app.command("ledger")
+def serve_ledger(bootstrap: Bootstrap = None) -> None:
+    """Fold canonical events into state; read API and metrics on AMPC_LEDGER_PORT."""
+    from ampc.ledger.app import build_ledger
+    from ampc.platform.streaming import run_worker
+
+    settings = _service_settings(bootstrap)
+    run_worker(build_ledger(settings), settings.log_level)
 
 
 def _extra_schemas() -> documents.ExtraSchemas:

@@ -35,4 +35,10 @@ class Settings(BaseSettings):
     canonical_partitions: int = Field(default=6, ge=1, le=256)
     gateway_port: int = Field(default=6066, ge=0, le=65535, description="HTTP: metrics, health.")
     ledger_port: int = Field(default=6067, ge=0, le=65535, description="HTTP: read API.")
+    park_timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long the ledger lets an event wait for the entity it refers to "
+        "before refusing it (UNKNOWN_ENTITY).",
+    )
     log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")

@@ -39,3 +39,11 @@ CONSUMER_LAG = Gauge(
     "Records not yet processed (high watermark minus position), per consumed topic.",
     ["service", "topic"],
 )
+PARKED_EVENTS = Counter(
+    "ampc_ledger_parked_events_total",
+    "Events parked to wait for the entity they refer to (e.g. a pledge read before its pool).",
+)
+RELEASED_EVENTS = Counter(
+    "ampc_ledger_released_events_total",
+    "Parked events applied or finally judged once their entity appeared.",
+)

@@ -163,6 +163,28 @@ class TopicRegistry:
                 cleanup_policy="compact",
             ),
             TopicSpec(
+                name=self.offer_dispatches,
+                role=TopicRole.INTERNAL,
+                description="Shipments dispatched from stock offers, re-keyed by offer id so the "
+                "ledger draws them from the offer in the offer's own partition.",
+                key="offer_id",
+                events=(),
+                partitions=settings.canonical_partitions,
+                replication=rf,
+                retention_ms=7 * DAY_MS,
+            ),
+            TopicSpec(
+                name=self.ledger_ticks,
+                role=TopicRole.INTERNAL,
+                description="Clock ticks, one per partition, on which the ledger refuses events "
+                "that waited too long for their entity (in that partition's own context).",
+                key="tick",
+                events=(),
+                partitions=settings.canonical_partitions,
+                replication=rf,
+                retention_ms=DAY_MS,
+            ),
+            TopicSpec(
                 name=self.optimizer_triggers,
                 role=TopicRole.INTERNAL,
                 description="Re-plan requests; one partition so exactly one planner is active.",
@@ -220,6 +242,14 @@ class TopicRegistry:
     @property
     def gateway_owners(self) -> str:
         return f"{self.prefix}.gateway.owners"
+
+    @property
+    def offer_dispatches(self) -> str:
+        return f"{self.prefix}.ledger.offer-dispatches"
+
+    @property
+    def ledger_ticks(self) -> str:
+        return f"{self.prefix}.ledger.ticks"
 
     @property
     def optimizer_triggers(self) -> str:

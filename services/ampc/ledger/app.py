@@ -1,0 +1,245 @@
+"""The ledger service: canonical events folded into state tables that survive crashes.
+
+A thin faust adapter around the pure fold (`ampc.ledger.fold`): tables are RocksDB-backed with
+changelogs in Kafka, so a restarted worker recovers its state from Kafka; every changed entity
+is published to its compacted state topic; events that contradict the state are dead-lettered
+with the reason; replays are recognised by the entities' applied logs and change nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any, Final
+
+import faust
+
+from ampc.contract.envelope import ContractViolation, Envelope, decode
+from ampc.contract.events import RejectionCode, ShipmentDispatched
+from ampc.gateway.judge import INPUT_TYPES, PARTY_HEADER
+from ampc.ledger.fold import (
+    Applied,
+    Duplicate,
+    EventMeta,
+    Outcome,
+    Rejected,
+    apply_event,
+    apply_offer_dispatch,
+    state_from_json,
+    state_json,
+)
+from ampc.ledger.http import add_read_api
+from ampc.ledger.parking import ParkingLot
+from ampc.ledger.state import EntityKind, EntityState
+from ampc.platform.deadletter import SourceRecord, dead_letter, source_record
+from ampc.platform.metrics import (
+    EVENTS_DUPLICATE,
+    EVENTS_IN,
+    EVENTS_OUT,
+    EVENTS_REJECTED,
+    PROCESSING_SECONDS,
+)
+from ampc.platform.service_views import add_service_views
+from ampc.platform.streaming import create_app, raw_topic
+from ampc.platform.topics import TopicRegistry, TopicRole
+from ampc.settings import Settings
+
+SERVICE: Final = "ledger"
+
+
+class TableStore:
+    """The fold's Store over faust tables (one per entity kind, the state's JSON as values)."""
+
+    def __init__(self, tables: dict[EntityKind, Any]) -> None:
+        self.tables = tables
+
+    def get(self, kind: EntityKind, entity_id: str) -> EntityState | None:
+        raw = self.tables[kind].get(entity_id)
+        return None if raw is None else state_from_json(kind, raw)
+
+    def put(self, kind: EntityKind, entity_id: str, state: EntityState) -> None:
+        self.tables[kind][entity_id] = state_json(state).decode()
+
+    def items(self) -> Iterator[tuple[EntityKind, str, EntityState]]:
+        for kind, table in self.tables.items():
+            for entity_id, raw in table.items():
+                yield kind, entity_id, state_from_json(kind, raw)
+
+
+def _recovered(app: faust.App) -> bool:
+    """Whether faust has restored every assigned table partition from its changelog."""
+    recovery: Any = getattr(app.tables, "recovery", None)
+    return recovery is not None and bool(recovery.completed.is_set())
+
+
+def build_ledger(settings: Settings) -> faust.App:
+    """The ledger's faust app for these settings."""
+    registry = TopicRegistry(settings)
+    app = create_app(
+        SERVICE,
+        settings,
+        web_port=settings.ledger_port,
+        partitions=settings.canonical_partitions,
+        store="rocksdb://",
+    )
+    canonical = raw_topic(app, *(spec.name for spec in registry.by_role(TopicRole.CANONICAL)))
+    offer_dispatches = raw_topic(app, registry.offer_dispatches)
+    deadletter = raw_topic(app, registry.deadletter)
+    state_topics = {kind: raw_topic(app, registry.state(kind.value)) for kind in EntityKind}
+    tables = {
+        kind: app.Table(
+            f"state-{kind.value}",
+            key_type=str,
+            value_type=str,
+            partitions=settings.canonical_partitions,
+        )
+        for kind in EntityKind
+    }
+    store = TableStore(tables)
+    parking = ParkingLot(
+        app.Table(
+            "parked",
+            key_type=str,
+            value_type=str,
+            partitions=settings.canonical_partitions,
+        )
+    )
+    add_service_views(app, SERVICE)
+    add_read_api(app, registry, settings, recovered=lambda: _recovered(app))
+
+    async def settle(source: SourceRecord, event_type: str, party: str, outcome: Outcome) -> None:
+        match outcome:
+            case Applied(changed=changed):
+                for kind, entity_id, state in changed:
+                    await state_topics[kind].send(key=entity_id.encode(), value=state_json(state))
+                    EVENTS_OUT.labels(SERVICE, event_type, "state").inc()
+            case Duplicate():
+                EVENTS_DUPLICATE.labels(SERVICE).inc()
+            case Rejected(code=code, message=message, field_path=field_path):
+                violation = ContractViolation(code, message, field_path)
+                record = dead_letter(source, violation, party=party, rejected_by=SERVICE)
+                await deadletter.send(key=record.key, value=record.value, headers=record.headers)
+                EVENTS_REJECTED.labels(SERVICE, code.value, party).inc()
+                EVENTS_OUT.labels(SERVICE, event_type, "deadletter").inc()
+
+    def meta_for(source: SourceRecord, envelope: Envelope, party: str, retry: bool) -> EventMeta:
+        # A parked event is applied out of its partition's order, so its offset must not be
+        # compared with the offsets applied meanwhile: it counts in a source of its own.
+        topic = (
+            f"parked:{source.topic}:{source.partition}:{source.offset}" if retry else source.topic
+        )
+        return EventMeta(
+            event_id=envelope.event_id,
+            party=party,
+            topic=topic,
+            partition=0 if retry else source.partition,
+            offset=0 if retry else source.offset,
+            time=envelope.time,
+        )
+
+    async def fold(
+        source: SourceRecord, retry: bool = False, expire: bool = False
+    ) -> Outcome | None:
+        """Apply one canonical record; None when it waits in the parking table."""
+        party = dict(source.headers).get(PARTY_HEADER, b"unknown").decode(errors="replace")
+        try:
+            envelope = decode(source.key, source.value, source.headers, allowed_types=INPUT_TYPES)
+        except ContractViolation as violation:
+            # Only the gateway writes here; a record it did not write is dead-lettered.
+            record = dead_letter(source, violation, party=party, rejected_by=SERVICE)
+            await deadletter.send(key=record.key, value=record.value, headers=record.headers)
+            EVENTS_REJECTED.labels(SERVICE, violation.code.value, party).inc()
+            return Rejected(violation.code, violation.message, violation.field_path)
+        if not retry:
+            EVENTS_IN.labels(SERVICE, envelope.event_type, party).inc()
+        outcome = apply_event(store, envelope.payload, meta_for(source, envelope, party, retry))
+        waits = isinstance(outcome, Rejected) and outcome.code is RejectionCode.UNKNOWN_ENTITY
+        if waits and not expire and (retry or parking.park(source, time.time())):
+            return None
+        await settle(source, envelope.event_type, party, outcome)
+        if not isinstance(outcome, Rejected) and isinstance(envelope.payload, ShipmentDispatched):
+            # The offer it draws on lives in another partition: re-key by offer id. Also after
+            # a Duplicate, in case a crash came between the fold and this send.
+            await offer_dispatches.send(
+                key=envelope.payload.source_id.encode(),
+                value=source.value,
+                headers=list(source.headers),
+            )
+        return outcome
+
+    async def retry_parked(key: str) -> None:
+        """Re-apply what waited for `key`'s entity, until nothing more moves."""
+        progress = True
+        while progress:
+            progress = False
+            for parked in parking.waiting(key):
+                outcome = await fold(parked, retry=True)
+                if outcome is not None:
+                    parking.release(key, parked)
+                    progress = True
+
+    @app.agent(canonical)
+    async def fold_canonical(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            started = time.perf_counter()
+            message = event.message
+            source = source_record(
+                message.topic,
+                message.partition,
+                message.offset,
+                message.key,
+                message.value,
+                message.headers,
+            )
+            outcome = await fold(source)
+            if isinstance(outcome, Applied):
+                await retry_parked((source.key or b"").decode())
+            PROCESSING_SECONDS.labels(SERVICE).observe(time.perf_counter() - started)
+
+    ticks = raw_topic(app, registry.ledger_ticks)
+
+    @app.timer(max(0.5, min(10.0, settings.park_timeout_s / 3)))  # type: ignore[untyped-decorator]
+    async def tick() -> None:
+        for partition in range(settings.canonical_partitions):
+            await ticks.send(key=b"tick", value=b"%f" % time.time(), partition=partition)
+
+    @app.agent(ticks)
+    async def refuse_what_waited_too_long(stream: faust.StreamT[bytes]) -> None:
+        # Runs in the tick's partition, which is the partition of the parked records it judges,
+        # so the parking table's changelog stays in the right partition.
+        async for event in stream.events():
+            partition = event.message.partition
+            for key, parked in parking.expired(partition, time.time() - settings.park_timeout_s):
+                await fold(parked, retry=True, expire=True)
+                parking.release(key, parked)
+
+    @app.agent(offer_dispatches)
+    async def draw_from_offers(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            source = source_record(
+                message.topic,
+                message.partition,
+                message.offset,
+                message.key,
+                message.value,
+                message.headers,
+            )
+            envelope = decode(source.key, source.value, source.headers)
+            if not isinstance(envelope.payload, ShipmentDispatched):
+                continue
+            party = dict(source.headers).get(PARTY_HEADER, b"unknown").decode(errors="replace")
+            meta = EventMeta(
+                event_id=envelope.event_id,
+                party=party,
+                topic=source.topic,
+                partition=source.partition,
+                offset=source.offset,
+                time=envelope.time,
+            )
+            outcome = apply_offer_dispatch(store, envelope.payload, meta)
+            if isinstance(outcome, Rejected):
+                continue  # shipped from a plant, not from an offer: nothing to draw
+            await settle(source, envelope.event_type, party, outcome)
+
+    return app

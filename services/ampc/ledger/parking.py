@@ -1,0 +1,108 @@
+"""Events that arrived before the entity they refer to wait here instead of being refused.
+
+Inboxes of different nations are not ordered with respect to each other, and a ledger reading
+several canonical topics interleaves them as it likes: a pledge can be read before the pool is
+opened, a production report before its plant is registered. Such an event is parked under its
+key (the same key, so the same partition, as the entity it waits for) and re-applied when that
+entity next changes. A key holds at most `MAX_PER_KEY` waiting events; beyond that the oldest is
+refused, so a stream of events for an entity that never comes cannot grow without bound.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import MutableMapping
+from typing import Final
+
+from ampc.platform.deadletter import SourceRecord
+from ampc.platform.metrics import PARKED_EVENTS, RELEASED_EVENTS
+
+MAX_PER_KEY: Final = 200
+
+
+def _encode(source: SourceRecord, parked_at: float) -> dict[str, object]:
+    return {
+        "parked_at": parked_at,
+        "topic": source.topic,
+        "partition": source.partition,
+        "offset": source.offset,
+        "key": base64.b64encode(source.key).decode() if source.key is not None else None,
+        "value": base64.b64encode(source.value or b"").decode(),
+        "headers": [[name, base64.b64encode(value).decode()] for name, value in source.headers],
+    }
+
+
+def _decode(entry: dict[str, object]) -> SourceRecord:
+    key = entry["key"]
+    headers = entry["headers"]
+    assert isinstance(headers, list)
+    return SourceRecord(
+        topic=str(entry["topic"]),
+        partition=int(str(entry["partition"])),
+        offset=int(str(entry["offset"])),
+        key=base64.b64decode(str(key)) if key is not None else None,
+        value=base64.b64decode(str(entry["value"])),
+        headers=tuple((str(name), base64.b64decode(str(value))) for name, value in headers),
+    )
+
+
+class ParkingLot:
+    """Waiting events per canonical key, in a faust table (a dict in tests)."""
+
+    def __init__(self, table: MutableMapping[str, str]) -> None:
+        self.table = table
+
+    def _entries(self, key: str) -> list[dict[str, object]]:
+        raw = self.table.get(key)
+        entries: list[dict[str, object]] = json.loads(raw) if raw else []
+        return entries
+
+    def park(self, source: SourceRecord, now: float) -> bool:
+        """Park a record under its key; False if the key's lot is full (refuse it instead)."""
+        key = (source.key or b"").decode()
+        entries = self._entries(key)
+        if len(entries) >= MAX_PER_KEY:
+            return False
+        if any(
+            e["topic"] == source.topic
+            and e["offset"] == source.offset
+            and e["partition"] == source.partition
+            for e in entries
+        ):
+            return True  # a replay after a crash: already waiting
+        entries.append(_encode(source, now))
+        self.table[key] = json.dumps(entries)
+        PARKED_EVENTS.inc()
+        return True
+
+    def waiting(self, key: str) -> list[SourceRecord]:
+        """The records waiting under `key`, oldest first."""
+        return [_decode(entry) for entry in self._entries(key)]
+
+    def release(self, key: str, source: SourceRecord) -> None:
+        """Forget a record that was applied or finally judged."""
+        entries = [
+            e
+            for e in self._entries(key)
+            if not (
+                e["topic"] == source.topic
+                and e["partition"] == source.partition
+                and e["offset"] == source.offset
+            )
+        ]
+        if entries:
+            self.table[key] = json.dumps(entries)
+        else:
+            self.table.pop(key, None)
+        RELEASED_EVENTS.inc()
+
+    def expired(self, partition: int, parked_before: float) -> list[tuple[str, SourceRecord]]:
+        """(key, record) of this partition's records parked before the given time."""
+        found: list[tuple[str, SourceRecord]] = []
+        for key in list(self.table):
+            for entry in self._entries(key):
+                waited_since = float(str(entry.get("parked_at", 0.0)))
+                if entry["partition"] == partition and waited_since < parked_before:
+                    found.append((key, _decode(entry)))
+        return found
