@@ -68,7 +68,7 @@ def test_settings(topic_prefix: str, bootstrap: str, tmp_path: Path) -> Settings
         data_dir=tmp_path / "data",
         gateway_port=free_port(),
         ledger_port=free_port(),
-        park_timeout_s=6.0,
+        park_timeout_s=30.0,
     )
 
 

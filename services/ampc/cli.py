@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,10 +32,12 @@ broker_app = typer.Typer(help="Run a real Apache Kafka broker (KRaft) on loopbac
 topics_app = typer.Typer(help="The topic registry: list and apply ampc's topics.")
 schemas_app = typer.Typer(help="The event contract documents in schemas/.")
 serve_app = typer.Typer(help="Run one of ampc's streaming services in the foreground.")
+dlq_app = typer.Typer(help="The dead-letter topic: rejected events and why.")
 app.add_typer(broker_app, name="broker")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(serve_app, name="serve")
+app.add_typer(dlq_app, name="dlq")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Broker data, logs and state file.")
@@ -233,6 +239,106 @@ def serve_ledger(bootstrap: Bootstrap = None) -> None:
 
     settings = _service_settings(bootstrap)
     run_worker(build_ledger(settings), settings.log_level)
+
+
+LedgerUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--ledger-url", help="The ledger's read API (default: 127.0.0.1:AMPC_LEDGER_PORT)."
+    ),
+]
+
+
+def _get_json(url: str) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        detail = json.loads(error.read() or b"{}").get("error", error.reason)
+        raise _fail(f"{url}: {error.code} {detail}") from error
+    except OSError as error:
+        raise _fail(
+            f"cannot reach the ledger at {url} ({error}); is `ampc serve ledger` running?"
+        ) from error
+
+
+@app.command("demands")
+def demands(
+    status: Annotated[str | None, typer.Option(help="OPEN, FULFILLED or CANCELLED.")] = None,
+    nation: Annotated[str | None, typer.Option(help="Requester, participant or recipient.")] = None,
+    priority: Annotated[str | None, typer.Option(help="URGENT, HIGH or ROUTINE.")] = None,
+    page: Annotated[int, typer.Option(min=1)] = 1,
+    page_size: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    ledger_url: LedgerUrl = None,
+) -> None:
+    """List demands from the ledger with what is still open."""
+    base = ledger_url or f"http://127.0.0.1:{Settings().ledger_port}"
+    query = {
+        "page": page,
+        "page_size": page_size,
+        "status": status,
+        "nation": nation,
+        "priority": priority,
+    }
+    params = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+    body = _get_json(f"{base}/demands?{params}")
+    table = Table(
+        "demand",
+        "requested by",
+        "recipient",
+        "product",
+        "priority",
+        "due week",
+        "quantity",
+        "delivered",
+        "open",
+        "status",
+    )
+    for item in body["items"]:
+        table.add_row(
+            item["demand_id"],
+            item["requested_by"],
+            item["recipient"],
+            item.get("product") or item.get("interop_group") or "",
+            item["priority"],
+            item["due_week"],
+            str(item["quantity"]),
+            str(item["delivered"]),
+            str(item["open_quantity"]),
+            item["status"],
+        )
+    console.print(table)
+    pages = max(1, -(-body["total"] // body["page_size"]))
+    console.print(f"page {body['page']} of {pages}, {body['total']} demand(s)")
+
+
+@dlq_app.command("tail")
+def dlq_tail(
+    count: Annotated[int, typer.Option("-n", "--count", min=1, max=10_000)] = 20,
+    bootstrap: Bootstrap = None,
+) -> None:
+    """Show the latest dead letters: who sent what, and what to fix."""
+    from ampc.platform.deadletter_reader import latest_rejections
+
+    settings = Settings()
+    address = bootstrap_address(settings, bootstrap)
+    topic = TopicRegistry(settings).deadletter
+    try:
+        rejections = asyncio.run(latest_rejections(address, topic, count))
+    except LookupError as error:
+        raise _fail(str(error)) from error
+    table = Table("rejected at", "party", "code", "field", "message", "origin")
+    for rejected in rejections:
+        table.add_row(
+            rejected.rejected_at.strftime("%Y-%m-%d %H:%M:%S"),
+            rejected.nation or "?",
+            rejected.error_code.value,
+            rejected.field_path or "",
+            rejected.message,
+            f"{rejected.original_topic}:{rejected.original_partition}:{rejected.original_offset}",
+        )
+    console.print(table)
+    console.print(f"{len(rejections)} dead letter(s) from {topic}")
 
 
 def _extra_schemas() -> documents.ExtraSchemas:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from ampc.contract import events as ev
 from ampc.contract.envelope import encode
+from ampc.platform.deadletter_reader import latest_rejections
 from ampc.platform.topics import TopicRegistry, apply_topics
 from ampc.settings import Settings
 from tests.conftest import ServiceProcess
@@ -81,6 +82,10 @@ async def test_gateway_routes_refuses_and_deduplicates(
     assert body["nation"] == "PL"
     assert body["field_path"] == "requested_by"
     assert base64.b64decode(body["original_value_base64"]) == spoof.value
+
+    tail = await latest_rejections(bootstrap, registry.deadletter, 10)
+    assert sorted(r.error_code.value for r in tail) == ["MISSING_HEADER", "NOT_AUTHORISED"]
+    assert len(await latest_rejections(bootstrap, registry.deadletter, 1)) == 1
 
 
 async def test_a_thousand_bad_records_never_stop_the_good_ones(

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from ampc.cli import app
 from ampc.contract import events as ev
 from ampc.contract.envelope import encode
 from ampc.ledger.fold import state_from_json
@@ -107,6 +109,13 @@ async def test_every_family_reaches_state_and_context_errors_are_dead_lettered(
 
     summary = await wait_http(port, "/deadletters/summary", lambda body: body["total"] >= 2)
     assert summary["by_reason"]["UNKNOWN_ENTITY"] == 1
+    shown = CliRunner().invoke(
+        app,
+        ["demands", "--status", "OPEN", "--ledger-url", f"http://127.0.0.1:{port}"],
+        env={"COLUMNS": "200"},
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "D-1" in shown.output and "5100" in shown.output and "D-2" not in shown.output
     openapi = http_json(port, "/openapi.json")[1]
     assert "/demands/{entity_id}" in openapi["paths"]
 

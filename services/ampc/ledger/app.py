@@ -15,7 +15,7 @@ from typing import Any, Final
 import faust
 
 from ampc.contract.envelope import ContractViolation, Envelope, decode
-from ampc.contract.events import RejectionCode, ShipmentDispatched
+from ampc.contract.events import Event, RejectionCode, ShipmentDispatched
 from ampc.gateway.judge import INPUT_TYPES, PARTY_HEADER
 from ampc.ledger.fold import (
     Applied,
@@ -27,6 +27,7 @@ from ampc.ledger.fold import (
     apply_offer_dispatch,
     state_from_json,
     state_json,
+    touched_entities,
 )
 from ampc.ledger.http import add_read_api
 from ampc.ledger.parking import ParkingLot
@@ -107,14 +108,33 @@ def build_ledger(settings: Settings) -> faust.App:
     add_service_views(app, SERVICE)
     add_read_api(app, registry, settings, recovered=lambda: _recovered(app))
 
-    async def settle(source: SourceRecord, event_type: str, party: str, outcome: Outcome) -> None:
+    async def publish(
+        kind: EntityKind, entity_id: str, state: EntityState, event_type: str
+    ) -> None:
+        await state_topics[kind].send(key=entity_id.encode(), value=state_json(state))
+        EVENTS_OUT.labels(SERVICE, event_type, "state").inc()
+
+    async def settle(
+        source: SourceRecord,
+        event: Event,
+        party: str,
+        outcome: Outcome,
+        touched: tuple[tuple[EntityKind, str], ...] | None = None,
+    ) -> None:
+        event_type = event.event_type()
         match outcome:
             case Applied(changed=changed):
                 for kind, entity_id, state in changed:
-                    await state_topics[kind].send(key=entity_id.encode(), value=state_json(state))
-                    EVENTS_OUT.labels(SERVICE, event_type, "state").inc()
+                    await publish(kind, entity_id, state, event_type)
             case Duplicate():
                 EVENTS_DUPLICATE.labels(SERVICE).inc()
+                # A crash may have come between the table write and the publication: publish
+                # again (a compacted topic keeps the latest, so this is harmless).
+                again = touched if touched is not None else touched_entities(event)
+                for kind, entity_id in again:
+                    current = store.get(kind, entity_id)
+                    if current is not None:
+                        await publish(kind, entity_id, current, event_type)
             case Rejected(code=code, message=message, field_path=field_path):
                 violation = ContractViolation(code, message, field_path)
                 record = dead_letter(source, violation, party=party, rejected_by=SERVICE)
@@ -156,7 +176,7 @@ def build_ledger(settings: Settings) -> faust.App:
         waits = isinstance(outcome, Rejected) and outcome.code is RejectionCode.UNKNOWN_ENTITY
         if waits and not expire and (retry or parking.park(source, time.time())):
             return None
-        await settle(source, envelope.event_type, party, outcome)
+        await settle(source, envelope.payload, party, outcome)
         if not isinstance(outcome, Rejected) and isinstance(envelope.payload, ShipmentDispatched):
             # The offer it draws on lives in another partition: re-key by offer id. Also after
             # a Duplicate, in case a crash came between the fold and this send.
@@ -192,7 +212,8 @@ def build_ledger(settings: Settings) -> faust.App:
                 message.headers,
             )
             outcome = await fold(source)
-            if isinstance(outcome, Applied):
+            if isinstance(outcome, Applied | Duplicate):
+                # Also after a Duplicate: a crash may have come before the parked retries ran.
                 await retry_parked((source.key or b"").decode())
             PROCESSING_SECONDS.labels(SERVICE).observe(time.perf_counter() - started)
 
@@ -240,6 +261,7 @@ def build_ledger(settings: Settings) -> faust.App:
             outcome = apply_offer_dispatch(store, envelope.payload, meta)
             if isinstance(outcome, Rejected):
                 continue  # shipped from a plant, not from an offer: nothing to draw
-            await settle(source, envelope.event_type, party, outcome)
+            offer = ((EntityKind.OFFERS, envelope.payload.source_id),)
+            await settle(source, envelope.payload, party, outcome, touched=offer)
 
     return app

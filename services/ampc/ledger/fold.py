@@ -870,3 +870,19 @@ def state_checksum(store_items: Iterable[tuple[EntityKind, str, EntityState]]) -
     )
     canonical = json.dumps(entries, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def touched_entities(event: Event) -> tuple[tuple[EntityKind, str], ...]:
+    """The entities `apply_event` writes for this event (when it applies it).
+
+    The adapter re-publishes their current state when a replay finds the event a Duplicate: a
+    crash may have come after the table write but before the state was published.
+    """
+    match event:
+        case ShipmentDispatched() | ShipmentDelivered():
+            return (
+                (EntityKind.SHIPMENTS, event.shipment_id),
+                (EntityKind.DEMANDS, event.demand_id),
+            )
+    kind = _ENTITY_KINDS.get(type(event))
+    return () if kind is None else ((kind, event.entity_id()),)

@@ -95,6 +95,10 @@ def create_app(
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,
+        # A killed worker's partitions move on after this long: faust's 60 s default would
+        # leave them unprocessed for a minute after a crash.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
         autodiscover=False,
         table_standby_replicas=0,
         logging_config=None,
