@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ampc.contract.envelope import KafkaRecord
 
@@ -81,3 +81,26 @@ async def read_until(
     finally:
         await consumer.stop()
     return records
+
+
+async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
+    """The end offset of every partition of the topics (how many records each holds)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in cluster.partitions_for_topic(topic) or ()
+        ]
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+async def read_all(bootstrap: str, topics: list[str]) -> list[Read]:
+    """Every record the topics hold right now."""
+    total = sum((await end_offsets(bootstrap, topics)).values())
+    return await read_until(bootstrap, topics, lambda records: len(records) >= total)

@@ -15,12 +15,14 @@ from hypothesis import strategies as st
 
 from ampc.contract import events as ev
 from ampc.contract.envelope import encode
+from ampc.ledger.state import EntityKind
 from ampc.platform.deadletter_reader import latest_rejections
 from ampc.platform.topics import TopicRegistry, apply_topics
 from ampc.settings import Settings
 from tests.conftest import ServiceProcess
 from tests.kafka.bad_payloads import BadRecord, bad_record
-from tests.kafka.records import produce, read_until
+from tests.kafka.records import produce, read_all, read_until
+from tests.kafka.scenario_events import every_family
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -95,6 +97,7 @@ async def test_a_thousand_bad_records_never_stop_the_good_ones(
     registry = TopicRegistry(test_settings)
     await apply_topics(bootstrap, registry.specs)
     services("gateway")
+    services("ledger")
 
     bad: list[BadRecord] = []
 
@@ -136,3 +139,182 @@ async def test_a_thousand_bad_records_never_stop_the_good_ones(
         body = json.loads(rejected.value or b"{}")
         assert body["message"], body
         assert body["error_code"] != "PROCESSING_FAILED", body
+    # ... and every valid one is applied by the ledger.
+    states = await read_until(
+        bootstrap,
+        [registry.state(EntityKind.DEMANDS.value)],
+        lambda records: len({r.key for r in records}) >= 200,
+        timeout_s=120,
+    )
+    assert {r.key for r in states} == {g.key for g in good}
+
+
+SPOOFS: list[tuple[str, str, str, ev.Event]] = [
+    # (sending party, rule, expected field path, event)
+    ("PL", "demand as another nation", "requested_by", demand("S-D1", requested_by="CZ")),
+    (
+        "PL",
+        "amend another's demand",
+        "demand_id",
+        ev.DemandAmended(demand_id="OWN-D", requested_by="PL", quantity=1),
+    ),
+    (
+        "PL",
+        "cancel as another nation",
+        "requested_by",
+        ev.DemandCancelled(demand_id="OWN-D", requested_by="CZ", reason="spoof"),
+    ),
+    ("PL", "register a plant for another nation", "nation", every_family()[1][1]),
+    (
+        "PL",
+        "declare capacity of another's plant",
+        "plant_id",
+        ev.CapacityDeclared(
+            plant_id="CZ-VLASIM",
+            nation="PL",
+            line_id="L1",
+            steps=[ev.CapacityStep(week=WEEK, capacity_percent=0)],
+        ),
+    ),
+    (
+        "PL",
+        "disrupt another's plant",
+        "plant_id",
+        ev.PlantDisrupted(
+            plant_id="CZ-VLASIM",
+            nation="PL",
+            disruption_id="X",
+            from_week=WEEK,
+            to_week=WEEK,
+            capacity_lost_percent=100,
+            cause="spoof",
+        ),
+    ),
+    (
+        "PL",
+        "offer stock as another",
+        "offered_by",
+        ev.StockOffered(
+            offer_id="S-O",
+            offered_by="CZI",
+            origin="KR",
+            product="155-HE",
+            quantity=1,
+            available_week=WEEK,
+            unit_price_cents=1,
+        ),
+    ),
+    (
+        "PL",
+        "open a pool as another",
+        "owner",
+        ev.PoolOpened(pool_id="S-P", owner="CZI", pool_name="spoof"),
+    ),
+    (
+        "PL",
+        "pay another donor's contribution",
+        "donor",
+        ev.ContributionPaid(pool_id="P-CZI", contribution_id="DK-1", donor="DK", amount_cents=1),
+    ),
+    (
+        "PL",
+        "pledge as another donor",
+        "donor",
+        ev.ContributionPledged(pool_id="P-CZI", contribution_id="X", donor="DK", amount_cents=1),
+    ),
+    (
+        "PL",
+        "report production of another's plant",
+        "plant_id",
+        ev.ProductionReported(
+            report_id="S-R",
+            plant_id="CZ-VLASIM",
+            nation="PL",
+            line_id="L1",
+            product="155-HE",
+            week=WEEK,
+            quantity=1,
+        ),
+    ),
+    (
+        "PL",
+        "ship from another's plant",
+        "source_id",
+        ev.ShipmentDispatched(
+            shipment_id="S-S",
+            source_id="CZ-VLASIM",
+            nation="PL",
+            demand_id="OWN-D",
+            product="155-HE",
+            quantity=1,
+            recipient="UA",
+            dispatched_week=WEEK,
+            expected_arrival_week=WEEK,
+        ),
+    ),
+    (
+        "PL",
+        "confirm a delivery it neither sent nor received",
+        "shipment_id",
+        ev.ShipmentDelivered(
+            shipment_id="OWN-S", nation="PL", demand_id="OWN-D", delivered_week=WEEK, quantity=1
+        ),
+    ),
+    (
+        "PL",
+        "define products (an agency's job)",
+        "product",
+        ev.ProductDefined(product="155-HE", description="spoof"),
+    ),
+]
+
+
+async def test_each_authority_rule_dead_letters_a_nation_speaking_for_another(
+    test_settings: Settings, services: Callable[[str], ServiceProcess]
+) -> None:
+    bootstrap = test_settings.bootstrap_servers or ""
+    registry = TopicRegistry(test_settings)
+    await apply_topics(bootstrap, registry.specs)
+    services("gateway")
+    setup: list[tuple[str, ev.Event]] = [
+        every_family()[1],  # CZ registers CZ-VLASIM
+        ("CZ", demand("OWN-D")),
+        (
+            "CZ",
+            ev.ShipmentDispatched(
+                shipment_id="OWN-S",
+                source_id="CZ-VLASIM",
+                nation="CZ",
+                demand_id="OWN-D",
+                product="155-HE",
+                quantity=1,
+                recipient="UA",
+                dispatched_week=WEEK,
+                expected_arrival_week=WEEK,
+            ),
+        ),
+    ]
+    await produce(bootstrap, [(registry.inbox(p), encode(e, source="/setup")) for p, e in setup])
+    await read_until(bootstrap, [registry.gateway_owners], lambda r: len(r) >= 3)
+    spoofs = [
+        (registry.inbox(party), encode(event, source="/spoof", event_id=f"SPOOF-{i}"))
+        for i, (party, _rule, _path, event) in enumerate(SPOOFS)
+    ]
+    await produce(bootstrap, spoofs)
+    dead = await read_until(
+        bootstrap, [registry.deadletter], lambda r: len(r) >= len(SPOOFS), timeout_s=60
+    )
+    by_event_id = {
+        json.loads(r.value or b"{}")["original_headers"]["ce_id"]: json.loads(r.value or b"{}")
+        for r in dead
+    }
+    for i, (party, rule, path, _event) in enumerate(SPOOFS):
+        body = by_event_id.get(f"SPOOF-{i}")
+        assert body is not None, f"not dead-lettered: {rule}"
+        assert body["error_code"] == "NOT_AUTHORISED", (rule, body)
+        assert body["field_path"] == path, (rule, body)
+        assert body["nation"] == party
+        assert party in body["message"], (rule, body["message"])
+    canonical = await read_all(bootstrap, [registry.canonical(f) for f in ev.INPUT_FAMILIES])
+    assert len(canonical) == len(setup)
+    assert not any(r.headers.get("ce_id", b"").startswith(b"SPOOF") for r in canonical)

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ampc.contract import events as ev
 from ampc.contract.envelope import encode
@@ -19,7 +18,7 @@ from ampc.ledger.state import EntityKind, EntityState
 from ampc.platform.topics import TopicRegistry, apply_topics
 from ampc.settings import Settings
 from tests.conftest import ServiceProcess
-from tests.kafka.records import produce, read_until
+from tests.kafka.records import end_offsets, produce, read_all, read_until
 from tests.kafka.scenario_events import demand, week
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.slow]
@@ -122,22 +121,6 @@ def differences(expected: States, actual: States, limit: int = 5) -> list[str]:
     return lines[:limit]
 
 
-async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in cluster.partitions_for_topic(topic) or ()
-        ]
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-        return ends
-    finally:
-        await consumer.stop()
-
-
 async def states_from_topics(bootstrap: str, registry: TopicRegistry) -> States:
     """Latest state per entity as published on the compacted topics, checksummed."""
     topics = [registry.state(kind.value) for kind in EntityKind]
@@ -194,5 +177,4 @@ async def test_kill_9_of_the_ledger_mid_stream_loses_nothing(
             break
         await asyncio.sleep(2)
     assert actual == expected, (differences(expected_states, published), restarted.log_tail(5))
-    dead = await read_until(bootstrap, [registry.deadletter], lambda r: True, timeout_s=3)
-    assert dead == []
+    assert await read_all(bootstrap, [registry.deadletter]) == []
