@@ -24,3 +24,17 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 .venv/bin/ampc broker fetch
+
+# promtool (from Debian's prometheus package, unpacked, not installed: no service is started)
+# checks that the services' metrics follow Prometheus' naming rules.
+promtool_dir="${HOME}/.cache/ampc/prometheus"
+if [ ! -x "${promtool_dir}/usr/bin/promtool" ] && command -v apt-get >/dev/null 2>&1; then
+  work="$(mktemp -d)"
+  if ! (cd "$work" && apt-get download prometheus >/dev/null 2>&1); then
+    apt-get update -qq >/dev/null 2>&1 || true
+    (cd "$work" && apt-get download prometheus >/dev/null)
+  fi
+  mkdir -p "$promtool_dir"
+  dpkg -x "$work"/prometheus_*.deb "$promtool_dir"
+  rm -rf "$work"
+fi

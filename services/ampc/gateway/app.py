@@ -11,7 +11,6 @@ from typing import Any
 import faust
 
 from ampc.gateway.judge import SERVICE, Judge, Verdict
-from ampc.platform.deadletter import source_record
 from ampc.platform.metrics import (
     EVENTS_DUPLICATE,
     EVENTS_IN,
@@ -21,7 +20,7 @@ from ampc.platform.metrics import (
 )
 from ampc.platform.replica import CompactedReplica, ReadYourWritesMap
 from ampc.platform.service_views import add_service_views
-from ampc.platform.streaming import create_app, raw_topic
+from ampc.platform.streaming import create_app, raw_topic, source_of
 from ampc.platform.topics import TopicRegistry, TopicRole
 from ampc.settings import Settings
 
@@ -70,15 +69,7 @@ def build_gateway(settings: Settings) -> faust.App:
     async def judge_inbox(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             started = time.perf_counter()
-            message = event.message
-            source = source_record(
-                message.topic,
-                message.partition,
-                message.offset,
-                message.key,
-                message.value,
-                message.headers,
-            )
+            source = source_of(event)
             decision = judge.judge(source)
             party = decision.party or "unknown"
             EVENTS_IN.labels(SERVICE, decision.event_type, party).inc()

@@ -32,7 +32,7 @@ from ampc.ledger.fold import (
 from ampc.ledger.http import add_read_api
 from ampc.ledger.parking import ParkingLot
 from ampc.ledger.state import EntityKind, EntityState
-from ampc.platform.deadletter import SourceRecord, dead_letter, source_record
+from ampc.platform.deadletter import SourceRecord, dead_letter
 from ampc.platform.metrics import (
     EVENTS_DUPLICATE,
     EVENTS_IN,
@@ -41,7 +41,7 @@ from ampc.platform.metrics import (
     PROCESSING_SECONDS,
 )
 from ampc.platform.service_views import add_service_views
-from ampc.platform.streaming import create_app, raw_topic
+from ampc.platform.streaming import create_app, raw_topic, source_of
 from ampc.platform.topics import TopicRegistry, TopicRole
 from ampc.settings import Settings
 
@@ -202,15 +202,7 @@ def build_ledger(settings: Settings) -> faust.App:
     async def fold_canonical(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             started = time.perf_counter()
-            message = event.message
-            source = source_record(
-                message.topic,
-                message.partition,
-                message.offset,
-                message.key,
-                message.value,
-                message.headers,
-            )
+            source = source_of(event)
             outcome = await fold(source)
             if isinstance(outcome, Applied | Duplicate):
                 # Also after a Duplicate: a crash may have come before the parked retries ran.
@@ -237,15 +229,7 @@ def build_ledger(settings: Settings) -> faust.App:
     @app.agent(offer_dispatches)
     async def draw_from_offers(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            message = event.message
-            source = source_record(
-                message.topic,
-                message.partition,
-                message.offset,
-                message.key,
-                message.value,
-                message.headers,
-            )
+            source = source_of(event)
             envelope = decode(source.key, source.value, source.headers)
             if not isinstance(envelope.payload, ShipmentDispatched):
                 continue

@@ -19,6 +19,7 @@ import faust
 from faust.transport import base as transport_base
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
+from ampc.platform.deadletter import SourceRecord, source_record
 from ampc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,19 @@ def raw_topic(app: faust.App, *names: str) -> Any:
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
+    )
+
+
+def source_of(event: Any) -> SourceRecord:
+    """The faust event's underlying Kafka record, as ampc's adapters work with it."""
+    message = event.message
+    return source_record(
+        message.topic,
+        message.partition,
+        message.offset,
+        message.key,
+        message.value,
+        message.headers,
     )
 
 
