@@ -48,3 +48,9 @@ def test_three_node_properties_ask_for_two_in_sync(tmp_path: Path) -> None:
 def test_no_state_means_no_broker(tmp_path: Path) -> None:
     assert broker.read_state(tmp_path) is None
     assert broker.stop(tmp_path) is None
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    ids = {broker._cluster_id() for _ in range(3000)}
+    assert len(ids) == 3000
+    assert all(len(cluster_id) == 22 and not cluster_id.startswith("-") for cluster_id in ids)

@@ -138,6 +138,15 @@ def resolve_kafka(cache_dir: Path) -> Path:
     return libs
 
 
+def _cluster_id() -> str:
+    """A KRaft cluster id (16 random bytes, URL-safe base64), never starting with '-', which
+    the storage tool would read as an option."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -255,7 +264,7 @@ def start(
     cluster_dir = data_dir / "kafka"
     shutil.rmtree(cluster_dir, ignore_errors=True)
     cluster_dir.mkdir(parents=True)
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = _cluster_id()
     replication = 3 if nodes == 3 else 1
     classpath = f"{libs}/*"
     started: list[NodeInfo] = []
@@ -284,8 +293,7 @@ def start(
                     classpath,
                     "kafka.tools.StorageTool",
                     "format",
-                    "-t",
-                    cluster_id,
+                    f"--cluster-id={cluster_id}",
                     "-c",
                     str(props),
                 ],
