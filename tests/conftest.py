@@ -8,10 +8,7 @@ cluster instead.
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ampc.platform import broker
+from ampc.platform.processes import ServiceProcess
 from ampc.settings import Settings
 
 
@@ -76,62 +74,6 @@ def test_settings(topic_prefix: str, bootstrap: str, tmp_path: Path) -> Settings
 def kafka_libs() -> Path:
     """The Maven-resolved Kafka jars, for driving Kafka's own tools from tests."""
     return broker.resolve_kafka(Settings().cache_dir)
-
-
-class ServiceProcess:
-    """An ampc service running as its own OS process (`python -m ampc serve NAME`), so tests can
-    SIGTERM or kill -9 it like an operator (or a crash) would."""
-
-    def __init__(self, name: str, settings: Settings, log_path: Path) -> None:
-        self.name = name
-        self.settings = settings
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def env(self) -> dict[str, str]:
-        values = {
-            "AMPC_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers or "",
-            "AMPC_TOPIC_PREFIX": self.settings.topic_prefix,
-            "AMPC_INBOX_PARTITIONS": str(self.settings.inbox_partitions),
-            "AMPC_CANONICAL_PARTITIONS": str(self.settings.canonical_partitions),
-            "AMPC_DATA_DIR": str(self.settings.data_dir),
-            "AMPC_GATEWAY_PORT": str(self.settings.gateway_port),
-            "AMPC_LEDGER_PORT": str(self.settings.ledger_port),
-            "AMPC_PARK_TIMEOUT_S": str(self.settings.park_timeout_s),
-        }
-        return {**os.environ, **values}
-
-    def start(self) -> ServiceProcess:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ampc", "serve", self.name],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env(),
-        )
-        log.close()
-        return self
-
-    def kill9(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace")
-        return (
-            "\n".join(line for line in text.splitlines() if line.strip())[-lines:] if text else ""
-        )
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from ampc.contract import events as ev
 from ampc.contract.envelope import encode
 from ampc.ledger.state import EntityKind
 from ampc.platform.deadletter_reader import latest_rejections
+from ampc.platform.processes import ServiceProcess
 from ampc.platform.topics import TopicRegistry, apply_topics
 from ampc.settings import Settings
-from tests.conftest import ServiceProcess
 from tests.kafka.bad_payloads import BadRecord, bad_record
 from tests.kafka.records import produce, read_all, read_until
 from tests.kafka.scenario_events import every_family

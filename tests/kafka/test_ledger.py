@@ -17,9 +17,9 @@ from ampc.contract import events as ev
 from ampc.contract.envelope import encode
 from ampc.ledger.fold import state_from_json
 from ampc.ledger.state import DemandState, EntityKind
+from ampc.platform.processes import ServiceProcess
 from ampc.platform.topics import TopicRegistry, apply_topics
 from ampc.settings import Settings
-from tests.conftest import ServiceProcess
 from tests.kafka.records import produce, read_until
 from tests.kafka.scenario_events import every_family, week
 

@@ -15,9 +15,9 @@ from ampc.contract.envelope import encode
 from ampc.contract.types import Priority
 from ampc.ledger.fold import EventMeta, MemoryStore, apply_event, state_checksum, state_from_json
 from ampc.ledger.state import EntityKind, EntityState
+from ampc.platform.processes import ServiceProcess
 from ampc.platform.topics import TopicRegistry, apply_topics
 from ampc.settings import Settings
-from tests.conftest import ServiceProcess
 from tests.kafka.records import end_offsets, produce, read_all, read_until
 from tests.kafka.scenario_events import demand, week
 

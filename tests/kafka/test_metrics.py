@@ -13,9 +13,9 @@ import pytest
 
 from ampc.contract.envelope import encode
 from ampc.ledger.state import EntityKind
+from ampc.platform.processes import ServiceProcess
 from ampc.platform.topics import TopicRegistry, apply_topics
 from ampc.settings import Settings
-from tests.conftest import ServiceProcess
 from tests.kafka.records import produce, read_until
 from tests.kafka.scenario_events import demand
 

@@ -263,6 +263,8 @@ def start(
     # A fresh cluster every start: formatting keeps no stale metadata from an older run.
     cluster_dir = data_dir / "kafka"
     shutil.rmtree(cluster_dir, ignore_errors=True)
+    # The services' local state (RocksDB tables, faust offsets) belongs to the old cluster.
+    shutil.rmtree(data_dir / "services", ignore_errors=True)
     cluster_dir.mkdir(parents=True)
     cluster_id = _cluster_id()
     replication = 3 if nodes == 3 else 1
