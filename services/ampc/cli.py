@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ampc.contract import documents
+from ampc.optimizer.cli import plan_app, scenario_app
 from ampc.platform import broker
 from ampc.platform.topics import TopicRegistry, apply_topics
 from ampc.settings import Settings
@@ -38,6 +39,8 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(serve_app, name="serve")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(plan_app, name="plan")
+app.add_typer(scenario_app, name="scenario")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Broker data, logs and state file.")
@@ -170,7 +173,7 @@ def schemas_generate(
     out: Annotated[Path, typer.Option(help="The schemas directory.")] = Path("schemas"),
 ) -> None:
     """Write JSON Schema files and the AsyncAPI document from the pydantic models."""
-    extra = _extra_schemas()
+    extra = extra_schemas()
     if check:
         problems = documents.drift(out, extra)
         for line in problems:
@@ -186,33 +189,56 @@ def schemas_generate(
 
 @app.command("demo")
 def demo(
+    size: Annotated[str, typer.Option(help="Scenario size: small, medium or large.")] = "medium",
+    seed: Annotated[int, typer.Option(help="Scenario seed (same seed, same scenario).")] = 7,
+    time_limit: Annotated[float, typer.Option(help="Solver seconds for all levels.")] = 30.0,
     port: Annotated[int, typer.Option(help="Broker port of the embedded broker.")] = (
         broker.DEFAULT_BROKER_PORT
     ),
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the broker running at the end.")
+    ] = False,
 ) -> None:
-    """The main job: start the embedded broker, apply every topic, say how to connect."""
+    """The main job: embedded Kafka, gateway and ledger, a scenario streamed through the
+    national inboxes, and the plan the resulting state gives, with its explanations."""
+    from ampc.demo.run import run_demo
+
+    if size not in ("small", "medium", "large"):
+        raise _fail(f"--size {size!r}: choose small, medium or large")
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         with console.status("starting the embedded Kafka broker..."):
             info = broker.start(settings.data_dir, settings.cache_dir, broker_port=port)
+        settings = settings.model_copy(update={"bootstrap_servers": info.bootstrap_servers})
         registry = TopicRegistry(settings)
         report = asyncio.run(apply_topics(info.bootstrap_servers, registry.specs))
     except broker.BrokerError as error:
         raise _fail(str(error)) from error
     console.print(
-        f"Kafka {info.kafka_version} (KRaft) is running at [bold]{info.bootstrap_servers}[/bold]"
+        f"Kafka {info.kafka_version} (KRaft) at [bold]{info.bootstrap_servers}[/bold]; "
+        f"{len(registry.specs)} topics ({len(report.created)} created)"
     )
-    console.print(
-        f"topics: {len(registry.specs)} declared ({len(report.created)} created, "
-        f"{len(report.updated)} updated); see them with `ampc topics list`"
-    )
-    console.print(
-        f"a national system writes CloudEvents to its inbox, e.g. {registry.inbox('CZ')}; "
-        "the contract is in schemas/asyncapi.yaml"
-    )
-    console.print(f"connect any Kafka client with bootstrap.servers={info.bootstrap_servers}")
-    console.print("stop the broker with `ampc broker stop`")
+    try:
+        run_demo(
+            settings,
+            size=size,
+            seed=seed,
+            time_limit_s=time_limit,
+            console=console,
+            plan_path=settings.data_dir / "demo-plan.json",
+        )
+    except TimeoutError as error:
+        raise _fail(str(error)) from error
+    finally:
+        if keep_running:
+            console.print(
+                f"the broker keeps running at {info.bootstrap_servers}; "
+                "stop it with `ampc broker stop`"
+            )
+        else:
+            broker.stop(settings.data_dir)
+            console.print("broker stopped (use --keep-running to keep it)")
 
 
 def _service_settings(bootstrap: str | None) -> Settings:
@@ -341,9 +367,12 @@ def dlq_tail(
     console.print(f"{len(rejections)} dead letter(s) from {topic}")
 
 
-def _extra_schemas() -> documents.ExtraSchemas:
+def extra_schemas() -> documents.ExtraSchemas:
     """Formats beyond events that the contract documents (the optimizer's files)."""
-    return {}
+    from ampc.optimizer.plan import Plan
+    from ampc.optimizer.snapshot import Snapshot
+
+    return {"snapshot": Snapshot, "plan": Plan}
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ampc.cli import app
+from ampc.cli import app, extra_schemas
 from ampc.contract import documents
 from ampc.contract import events as ev
 
@@ -22,13 +22,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_committed_schemas_match_the_models() -> None:
-    assert documents.drift(REPO / "schemas") == []
+    assert documents.drift(REPO / "schemas", extra_schemas()) == []
 
 
 def test_check_fails_after_a_model_field_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    documents.write(tmp_path)
+    documents.write(tmp_path, extra_schemas())
     runner = CliRunner()
     assert (
         runner.invoke(app, ["schemas", "generate", "--check", "--out", str(tmp_path)]).exit_code

@@ -1,0 +1,192 @@
+"""The main job: the whole stack on an embedded broker, a scenario streamed through the national
+inboxes, and the plan the alliance's state gives, summarised with its explanations.
+
+Until the optimizer runs as a service (an open issue), the demo takes the snapshot from the
+ledger's compacted state topics itself and solves it in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ampc.contract.envelope import encode
+from ampc.demo.feed import Feed, scenario_feed
+from ampc.ledger.fold import state_from_json, touched_entities
+from ampc.ledger.state import EntityKind, EntityState
+from ampc.optimizer.cli import summarise
+from ampc.optimizer.from_ledger import snapshot_from_states
+from ampc.optimizer.plan import Plan, SolverSettings
+from ampc.optimizer.planner import plan_snapshot
+from ampc.optimizer.scenario import generate
+from ampc.platform.processes import ServiceProcess
+from ampc.platform.replica import CompactedReplica
+from ampc.platform.topics import TopicRegistry
+from ampc.settings import Settings
+
+States = dict[EntityKind, dict[str, EntityState]]
+
+
+def expected_versions(feed: Feed) -> Counter[tuple[EntityKind, str]]:
+    """How many events each entity must have applied once the whole feed is in."""
+    versions: Counter[tuple[EntityKind, str]] = Counter()
+    for _, event in feed:
+        for kind, entity_id in touched_entities(event):
+            versions[(kind, entity_id)] += 1
+    return versions
+
+
+async def stream_feed(
+    bootstrap: str, registry: TopicRegistry, feed: Feed, console: Console
+) -> None:
+    """Send every event to its party's inbox, as the national systems would."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5
+    )
+    await producer.start()
+    columns = (
+        TextColumn("streaming the scenario through the national inboxes"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("feed", total=len(feed))
+            pending = []
+            for party, event in feed:
+                record = encode(event, source=f"/nations/{party.lower()}/demo")
+                pending.append(
+                    await producer.send(
+                        registry.inbox(party), record.value, key=record.key, headers=record.headers
+                    )
+                )
+                if len(pending) >= 200:
+                    await asyncio.gather(*pending)
+                    progress.advance(task, len(pending))
+                    pending = []
+            await asyncio.gather(*pending)
+            progress.advance(task, len(pending))
+    finally:
+        await producer.stop()
+
+
+async def wait_for_state(
+    bootstrap: str,
+    registry: TopicRegistry,
+    expected: Counter[tuple[EntityKind, str]],
+    console: Console,
+    timeout_s: float,
+    services: list[ServiceProcess],
+) -> States:
+    """Follow the state topics until every entity shows every event of the feed."""
+    kinds = {registry.state(kind.value): kind for kind in EntityKind}
+    replica: CompactedReplica[EntityState] = CompactedReplica(
+        bootstrap, list(kinds), lambda topic, value: state_from_json(kinds[topic], value)
+    )
+    await replica.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        with console.status("the gateway and the ledger are folding the events...") as status:
+            while True:
+                states: States = {
+                    kind: dict(replica.values[topic]) for topic, kind in kinds.items()
+                }
+                done = sum(
+                    1
+                    for (kind, entity_id), version in expected.items()
+                    if (state := states[kind].get(entity_id)) is not None
+                    and state.version >= version
+                )
+                status.update(f"ledger state: {done} of {len(expected)} entities complete")
+                if done == len(expected):
+                    return states
+                for service in services:
+                    if not service.alive():
+                        raise TimeoutError(
+                            f"the {service.name} stopped; the end of its log "
+                            f"({service.log_path}):\n{service.log_tail(15)}"
+                        )
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"after {timeout_s:.0f} s the ledger shows {done} of {len(expected)} "
+                        "entities complete; see the service logs and `ampc dlq tail`"
+                    )
+                await asyncio.sleep(0.5)
+    finally:
+        await replica.stop()
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    size: str,
+    seed: int,
+    time_limit_s: float,
+    console: Console,
+    plan_path: Path,
+) -> Plan:
+    """Start gateway and ledger, stream the scenario, plan from the ledger's state."""
+    registry = TopicRegistry(settings)
+    bootstrap = settings.bootstrap_servers or ""
+    scenario = generate(size, seed)  # type: ignore[arg-type]
+    feed = scenario_feed(scenario)
+    logs = settings.data_dir / "logs"
+    services = [
+        ServiceProcess(name, settings, logs / f"{name}.log").start()
+        for name in ("gateway", "ledger")
+    ]
+    console.print(f"gateway and ledger started (logs in {logs})")
+    try:
+        asyncio.run(stream_feed(bootstrap, registry, feed, console))
+        console.print(f"{len(feed)} events sent by {len({party for party, _ in feed})} parties")
+        states = asyncio.run(
+            wait_for_state(bootstrap, registry, expected_versions(feed), console, 600, services)
+        )
+    finally:
+        for service in services:
+            service.stop()
+    assembly = snapshot_from_states(
+        states,
+        start_week=scenario.horizon.start_week,
+        weeks=scenario.horizon.weeks,
+        frozen_horizon_weeks=scenario.frozen_horizon_weeks,
+        transit=scenario.transit,
+    )
+    for note in assembly.notes:
+        console.print(f"note: {note}")
+    snapshot = assembly.snapshot
+    console.print(
+        f"snapshot from the ledger: {len(snapshot.plants)} plants, "
+        f"{len(snapshot.stock_offers)} stock offers, {len(snapshot.demands)} open demands, "
+        f"{len(snapshot.pools)} pools, {snapshot.horizon.weeks} weeks"
+    )
+    with console.status(f"planning (time limit {time_limit_s:.0f} s)..."):
+        plan = plan_snapshot(
+            snapshot,
+            SolverSettings(time_limit_seconds=time_limit_s),
+            trigger=f"demo {size} scenario, seed {seed}",
+            input_reference={"state_topics": "ampc.state.*", "scenario": f"{size}:{seed}"},
+        )
+    plan_path.parent.mkdir(parents=True, exist_ok=True)
+    plan_path.write_text(plan.dump_json())
+    # The snapshot beside the plan, so `ampc plan check` can verify the plan independently.
+    plan_path.with_name("demo-snapshot.json").write_text(snapshot.dump_json())
+    summarise(plan)
+    short = [d for d in plan.demands if d.shortfall > 0 and d.reasons]
+    if short:
+        worst = max(short, key=lambda d: d.shortfall)
+        console.print(f"why is {worst.demand_id} short by {worst.shortfall:,} rounds?")
+        for reason in worst.reasons[:5]:
+            console.print(f"  - {reason.message}", soft_wrap=True)
+    console.print(
+        f"plan written to {plan_path} (snapshot beside it); explain any demand with "
+        "`ampc plan explain`"
+    )
+    return plan

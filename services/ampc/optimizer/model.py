@@ -1,0 +1,582 @@
+"""Build the planning model from a snapshot as numpy arrays (no per-term Python objects).
+
+Columns
+    flows      F[k]  rounds of source entry e made (or dispatched, for offers) in week w for
+                     demand d, arriving in week w + transit(origin, recipient). Only eligible
+                     (demand, entry) pairs and weeks whose arrival lies in the demand's window
+                     [due - max_early_weeks, due + max_late_weeks] get a column.
+    shortfall  S[d]  rounds of demand d not delivered in its window.
+    lots       N[j]  number of lots of (lot-sized line entry, week); production is lot * N.
+    churn      U[c]  |F - previous| for flows the previous plan had outside the frozen horizon.
+
+Rows (all with non-negative coefficients on F, so rounding flows down keeps them satisfied)
+    demand     sum F(d) + S[d] == quantity
+    capacity   per line and week: production of all its products <= calendar * (1 - disruption)
+    lot link   per lot column: sum F(entry, week) - lot * N <= 0   (surplus stays unallocated)
+    offer      sum F(offer) <= offered quantity                    (one-shot source)
+    material   per material and week: sum bill * production <= weekly supply
+    money      per pool: sum unit price * F <= paid - already committed
+    churn      U - F >= -previous,  U + F >= previous
+
+Objectives (minimised lexicographically by ``ampc.optimizer.solve``)
+    1 weighted shortfall  sum weight(d) * S[d]
+    2 weighted lateness   sum weight(d) * max(0, arrival - due) * F
+    3 cost (EUR)          sum unit price * production (lot production for lot-sized lines)
+    4 churn (rounds)      sum |F - previous| outside the frozen horizon
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from ampc.optimizer.eligibility import (
+    DemandEligibility,
+    SourceEntry,
+    eligibility,
+    source_entries,
+    transit_weeks,
+)
+from ampc.optimizer.snapshot import PRIORITY_WEIGHT, Snapshot
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+MONEY_SCALE = 100_000.0
+"""Money rows are in thousands of EUR (cents / 1e5) so their coefficients stay near 1..100."""
+COST_SCALE = 100.0
+"""The cost objective is in EUR inside the solver (cents / 100); plans report cents."""
+
+LEVEL_NAMES = ("weighted_shortfall", "weighted_lateness", "cost_cents", "churn_rounds")
+
+
+class RowKind(IntEnum):
+    """What a model row stands for (used by explanations and bottleneck ranking)."""
+
+    DEMAND = 0
+    CAPACITY = 1
+    LOT_LINK = 2
+    OFFER = 3
+    MATERIAL = 4
+    MONEY = 5
+    CHURN = 6
+
+
+@dataclass
+class PlanningModel:
+    """The model as arrays, plus the index maps that turn a solution back into a plan."""
+
+    snapshot: Snapshot
+    sources: list[SourceEntry]
+    eligibility: list[DemandEligibility]
+    line_ids: list[str]
+    weeks: int
+    # flows
+    flow_demand: IntArray
+    flow_source: IntArray
+    flow_week: IntArray
+    flow_arrival: IntArray
+    flow_fixed: BoolArray
+    flow_lot_col: IntArray
+    """Lot column whose production a flow draws on (-1: not a lot-sized line)."""
+    # lots
+    lot_source: IntArray
+    lot_week: IntArray
+    lot_size: FloatArray
+    # churn
+    churn_flow: IntArray
+    previous_quantity: FloatArray
+    # columns
+    col_lb: FloatArray
+    col_ub: FloatArray
+    col_integer: BoolArray
+    flow_integer_wanted: bool = True
+    # rows
+    row_lb: FloatArray = field(default_factory=lambda: np.zeros(0))
+    row_ub: FloatArray = field(default_factory=lambda: np.zeros(0))
+    row_kind: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    row_subject: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    row_week: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # sparse matrix, sorted by (row, column)
+    a_row: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    a_col: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    a_val: FloatArray = field(default_factory=lambda: np.zeros(0))
+    objectives: list[FloatArray] = field(default_factory=list)
+    objective_offsets: list[float] = field(default_factory=list)
+    has_previous_plan: bool = False
+
+    @property
+    def n_flows(self) -> int:
+        """Number of flow columns."""
+        return int(self.flow_demand.size)
+
+    @property
+    def n_demands(self) -> int:
+        """Number of demands (and shortfall columns)."""
+        return len(self.snapshot.demands)
+
+    @property
+    def shortfall_offset(self) -> int:
+        """Column of the first shortfall variable."""
+        return self.n_flows
+
+    @property
+    def lot_offset(self) -> int:
+        """Column of the first lot variable."""
+        return self.n_flows + self.n_demands
+
+    @property
+    def churn_offset(self) -> int:
+        """Column of the first churn variable."""
+        return self.lot_offset + int(self.lot_source.size)
+
+    @property
+    def n_cols(self) -> int:
+        """Number of columns."""
+        return int(self.col_lb.size)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return int(self.row_lb.size)
+
+    def is_mip(self, integral_flows: bool) -> bool:
+        """Whether the model has integer columns when flows are (not) integral."""
+        return bool(self.lot_source.size) or (integral_flows and self.n_flows > 0)
+
+
+def line_capacity(snapshot: Snapshot) -> tuple[list[str], dict[str, str], FloatArray]:
+    """Rounds per week of every line after ramp-up and disruptions: (line ids, line -> plant,
+    array [line, week]) rounded down to whole rounds."""
+    weeks = snapshot.horizon.weeks
+    ids: list[str] = []
+    plant_of: dict[str, str] = {}
+    rows: list[FloatArray] = []
+    for plant in snapshot.plants:
+        for line in plant.lines:
+            cap = np.zeros(weeks)
+            for step in sorted(line.capacity_calendar, key=lambda s: s.from_week):
+                cap[max(0, snapshot.week_index(step.from_week)) :] = step.rounds_per_week
+            for dis in plant.disruptions:
+                if dis.line_id is not None and dis.line_id != line.id:
+                    continue
+                lo = max(0, snapshot.week_index(dis.from_week))
+                hi = min(weeks - 1, snapshot.week_index(dis.to_week))
+                if lo <= hi:
+                    cap[lo : hi + 1] *= 1.0 - dis.fraction_lost
+            ids.append(line.id)
+            plant_of[line.id] = plant.id
+            rows.append(np.floor(cap + 1e-9))
+    return ids, plant_of, np.array(rows).reshape(len(ids), weeks)
+
+
+def material_supply(snapshot: Snapshot) -> tuple[list[str], FloatArray]:
+    """Weekly supply of every material: (material codes, array [material, week])."""
+    weeks = snapshot.horizon.weeks
+    codes = [m.material for m in snapshot.materials]
+    supply = np.zeros((len(codes), weeks))
+    for i, m in enumerate(snapshot.materials):
+        for step in sorted(m.supply, key=lambda s: s.from_week):
+            supply[i, max(0, snapshot.week_index(step.from_week)) :] = step.quantity_per_week
+    return codes, supply
+
+
+def _segments(lo: IntArray, hi: IntArray) -> tuple[IntArray, IntArray]:
+    """For ranges [lo, hi] give (owner index, value) of every integer inside them."""
+    lengths = np.maximum(hi - lo + 1, 0)
+    owner = np.repeat(np.arange(lo.size, dtype=np.int64), lengths)
+    starts = np.cumsum(lengths) - lengths
+    offset = np.arange(owner.size, dtype=np.int64) - np.repeat(starts, lengths)
+    return owner, np.repeat(lo, lengths) + offset
+
+
+class _FlowIndex:
+    """(demand, source, week) -> flow column, by binary search over encoded keys (a dict of
+    millions of tuples would dominate the build time)."""
+
+    def __init__(
+        self, dem: IntArray, src: IntArray, week: IntArray, n_sources: int, weeks: int
+    ) -> None:
+        self._n_sources, self._weeks = n_sources, weeks
+        codes = (dem * n_sources + src) * weeks + week
+        self._order = np.argsort(codes, kind="stable")
+        self._sorted = codes[self._order]
+        self._extra: dict[tuple[int, int, int], int] = {}
+
+    def get(self, key: tuple[int, int, int]) -> int | None:
+        """The flow column of a key, or None."""
+        if key in self._extra:
+            return self._extra[key]
+        d, s, w = key
+        if not 0 <= w < self._weeks:
+            return None
+        code = (d * self._n_sources + s) * self._weeks + w
+        i = int(np.searchsorted(self._sorted, code))
+        if i < self._sorted.size and self._sorted[i] == code:
+            return int(self._order[i])
+        return None
+
+    def add(self, key: tuple[int, int, int], flow: int) -> None:
+        """Register a flow added after construction."""
+        self._extra[key] = flow
+
+
+def build_model(snapshot: Snapshot) -> PlanningModel:
+    """Turn a snapshot into the planning model (see the module docstring for its shape)."""
+    weeks = snapshot.horizon.weeks
+    sources = source_entries(snapshot)
+    elig = eligibility(snapshot)
+    line_ids, _, cap = line_capacity(snapshot)
+    line_index = {lid: i for i, lid in enumerate(line_ids)}
+    offer_ids = [o.id for o in snapshot.stock_offers]
+    offer_index = {oid: i for i, oid in enumerate(offer_ids)}
+    offers = snapshot.stock_offers
+    routes = transit_weeks(snapshot)
+    default_transit = snapshot.transit.default_weeks
+    n_demands = len(snapshot.demands)
+    n_sources = len(sources)
+
+    src_line = np.array(
+        [line_index[s.source_id] if s.kind == "line" else -1 for s in sources], np.int64
+    ).reshape(n_sources)
+    src_offer = np.array(
+        [offer_index[s.source_id] if s.kind == "offer" else -1 for s in sources], np.int64
+    ).reshape(n_sources)
+    src_lot = np.array([s.lot_size or 0 for s in sources], np.float64).reshape(n_sources)
+    src_price = np.array([s.unit_price_cents for s in sources], np.float64).reshape(n_sources)
+    src_available = np.zeros(n_sources, np.int64)
+    for s in sources:
+        if s.kind == "offer":
+            offer = offers[offer_index[s.source_id]]
+            src_available[s.index] = max(0, snapshot.week_index(offer.available_week))
+
+    # (demand, source) pairs with their production-week window
+    pair_d: list[int] = []
+    pair_s: list[int] = []
+    pair_t: list[int] = []
+    for d, (demand, de) in enumerate(zip(snapshot.demands, elig, strict=True)):
+        for entry in de.eligible:
+            pair_d.append(d)
+            pair_s.append(entry.index)
+            pair_t.append(routes.get((entry.origin, demand.recipient), default_transit))
+    pd_ = np.array(pair_d, np.int64)
+    ps = np.array(pair_s, np.int64)
+    pt = np.array(pair_t, np.int64)
+    due = np.array([snapshot.week_index(d.due_week) for d in snapshot.demands], np.int64)
+    qty = np.array([d.quantity for d in snapshot.demands], np.float64)
+    weight = np.array([PRIORITY_WEIGHT[d.priority] for d in snapshot.demands], np.float64)
+    lo = np.maximum(due[pd_] - snapshot.max_early_weeks - pt, 0) if pd_.size else pd_
+    lo = np.maximum(lo, src_available[ps]) if pd_.size else lo
+    hi = np.minimum(due[pd_] + snapshot.max_late_weeks - pt, weeks - 1) if pd_.size else pd_
+    owner, fweek = _segments(lo, hi)
+    fdem, fsrc, farr = pd_[owner], ps[owner], fweek + pt[owner]
+    # a line that makes nothing that week (burnt down) gets no column
+    fline = src_line[fsrc]
+    cap_any = cap if cap.shape[0] else np.zeros((1, weeks))  # a snapshot may have no plants
+    keep = (fline < 0) | (cap_any[np.maximum(fline, 0), fweek] > 0)
+    fdem, fsrc, fweek, farr = fdem[keep], fsrc[keep], fweek[keep], farr[keep]
+
+    # committed orders become fixed flows (added if the window would not have them)
+    key_of = _FlowIndex(fdem, fsrc, fweek, n_sources, weeks)
+    source_index = {(s.source_id, s.product): s.index for s in sources}
+    demand_index = {d.id: i for i, d in enumerate(snapshot.demands)}
+    fixed_qty: dict[int, float] = {}
+    extra: list[tuple[int, int, int, int]] = []
+    for order in snapshot.committed_orders:
+        s_idx = source_index.get((order.source_id, order.product))
+        if s_idx is None:
+            raise ValueError(f"committed_orders: {order.source_id} does not make {order.product}")
+        d_idx = demand_index[order.demand_id]
+        w = snapshot.week_index(order.production_week)
+        key = (d_idx, s_idx, w)
+        flow = key_of.get(key)
+        if flow is None:
+            origin = sources[s_idx].origin
+            recipient = snapshot.demands[d_idx].recipient
+            arrival = w + routes.get((origin, recipient), default_transit)
+            flow = len(fdem) + len(extra)
+            key_of.add(key, flow)
+            extra.append((d_idx, s_idx, w, arrival))
+        fixed_qty[flow] = fixed_qty.get(flow, 0.0) + order.quantity
+    if extra:
+        ex = np.array(extra, np.int64)
+        fdem = np.concatenate([fdem, ex[:, 0]])
+        fsrc = np.concatenate([fsrc, ex[:, 1]])
+        fweek = np.concatenate([fweek, ex[:, 2]])
+        farr = np.concatenate([farr, ex[:, 3]])
+    n_flows = fdem.size
+    fline = src_line[fsrc]
+    foffer = src_offer[fsrc]
+    flot = src_lot[fsrc] > 0
+
+    # redundant with the rows, but the simplex needs far fewer pivots with them; shadow prices
+    # add the reduced cost of flows held at these bounds (see explain.bottlenecks)
+    flow_ub = qty[fdem].copy()
+    on_line = fline >= 0
+    flow_ub[on_line] = np.minimum(flow_ub[on_line], cap[fline[on_line], fweek[on_line]])
+    offer_qty = np.array([o.quantity for o in offers], np.float64).reshape(len(offers))
+    on_offer = foffer >= 0
+    flow_ub[on_offer] = np.minimum(flow_ub[on_offer], offer_qty[foffer[on_offer]])
+    flow_lb = np.zeros(n_flows)
+    flow_fixed = np.zeros(n_flows, bool)
+    for k, q in fixed_qty.items():
+        flow_lb[k] = flow_ub[k] = q
+        flow_fixed[k] = True
+
+    # lot columns: one per (lot-sized entry, week) that some flow uses
+    lot_keys = np.unique(fsrc[flot] * weeks + fweek[flot])
+    lot_source, lot_week = lot_keys // weeks, lot_keys % weeks
+    lot_size = src_lot[lot_source]
+    n_lots = lot_keys.size
+    lot_cap = cap[src_line[lot_source], lot_week]
+    lot_ub = np.floor(lot_cap / np.maximum(lot_size, 1))
+    flow_lot = np.searchsorted(lot_keys, fsrc * weeks + fweek)  # valid where flot
+
+    # churn columns against the previous plan, outside the frozen horizon
+    frozen = snapshot.frozen_horizon_weeks
+    churn_flow_list: list[int] = []
+    churn_prev_list: list[float] = []
+    churn_constant = 0.0
+    prev_of_flow = np.zeros(n_flows)
+    has_prev = snapshot.previous_plan is not None
+    if snapshot.previous_plan is not None:
+        merged: dict[tuple[int, int, int], float] = {}
+        for a in snapshot.previous_plan.allocations:
+            w = snapshot.week_index(a.production_week)
+            if w < frozen:
+                continue
+            prev_source = source_index.get((a.source_id, a.product))
+            prev_demand = demand_index.get(a.demand_id)
+            if prev_source is None or prev_demand is None:
+                churn_constant += a.quantity
+                continue
+            prev_key = (prev_demand, prev_source, w)
+            merged[prev_key] = merged.get(prev_key, 0.0) + a.quantity
+        for prev_key, q in sorted(merged.items()):
+            flow = key_of.get(prev_key)
+            if flow is None:
+                churn_constant += q  # the old flow cannot exist any more: all of it moves
+            else:
+                churn_flow_list.append(flow)
+                churn_prev_list.append(q)
+                prev_of_flow[flow] = q
+    churn_flow = np.array(churn_flow_list, np.int64)
+    churn_prev = np.array(churn_prev_list, np.float64)
+    n_churn = churn_flow.size
+
+    # --- columns ---
+    short_off = n_flows
+    lot_off = short_off + n_demands
+    churn_off = lot_off + n_lots
+    n_cols = churn_off + n_churn
+    col_lb = np.concatenate([flow_lb, np.zeros(n_demands), np.zeros(n_lots), np.zeros(n_churn)])
+    col_ub = np.concatenate([flow_ub, qty, lot_ub, np.full(n_churn, np.inf)])
+    col_integer = np.concatenate(
+        [
+            np.ones(n_flows, bool),
+            np.ones(n_demands, bool),
+            np.ones(n_lots, bool),
+            np.ones(n_churn, bool),
+        ]
+    )
+
+    # --- rows ---
+    rows: list[IntArray] = []
+    cols: list[IntArray] = []
+    vals: list[FloatArray] = []
+    r_lb: list[FloatArray] = []
+    r_ub: list[FloatArray] = []
+    r_kind: list[IntArray] = []
+    r_subject: list[IntArray] = []
+    r_week: list[IntArray] = []
+    next_row = 0
+
+    def add_rows(
+        count: int,
+        lb: FloatArray,
+        ub: FloatArray,
+        kind: RowKind,
+        subject: IntArray,
+        week: IntArray,
+    ) -> int:
+        nonlocal next_row
+        base = next_row
+        next_row += count
+        r_lb.append(lb)
+        r_ub.append(ub)
+        r_kind.append(np.full(count, int(kind), np.int64))
+        r_subject.append(subject)
+        r_week.append(week)
+        return base
+
+    def add_terms(r: IntArray, c: IntArray, v: FloatArray) -> None:
+        rows.append(r.astype(np.int64))
+        cols.append(c.astype(np.int64))
+        vals.append(v.astype(np.float64))
+
+    flow_cols = np.arange(n_flows, dtype=np.int64)
+    # demand rows
+    base = add_rows(
+        n_demands, qty, qty, RowKind.DEMAND, np.arange(n_demands), np.full(n_demands, -1)
+    )
+    add_terms(base + fdem, flow_cols, np.ones(n_flows))
+    add_terms(base + np.arange(n_demands), short_off + np.arange(n_demands), np.ones(n_demands))
+    # capacity rows per (line, week)
+    n_lines = len(line_ids)
+    base = add_rows(
+        n_lines * weeks,
+        np.full(n_lines * weeks, -np.inf),
+        cap.reshape(-1),
+        RowKind.CAPACITY,
+        np.repeat(np.arange(n_lines), weeks),
+        np.tile(np.arange(weeks), n_lines),
+    )
+    plain_line = on_line & ~flot
+    add_terms(
+        base + fline[plain_line] * weeks + fweek[plain_line],
+        flow_cols[plain_line],
+        np.ones(int(plain_line.sum())),
+    )
+    add_terms(base + src_line[lot_source] * weeks + lot_week, lot_off + np.arange(n_lots), lot_size)
+    # lot link rows
+    base = add_rows(
+        n_lots, np.full(n_lots, -np.inf), np.zeros(n_lots), RowKind.LOT_LINK, lot_source, lot_week
+    )
+    add_terms(base + flow_lot[flot], flow_cols[flot], np.ones(int(flot.sum())))
+    add_terms(base + np.arange(n_lots), lot_off + np.arange(n_lots), -lot_size)
+    # offer rows
+    n_offers = len(offers)
+    base = add_rows(
+        n_offers,
+        np.full(n_offers, -np.inf),
+        offer_qty,
+        RowKind.OFFER,
+        np.arange(n_offers),
+        np.full(n_offers, -1),
+    )
+    add_terms(base + foffer[on_offer], flow_cols[on_offer], np.ones(int(on_offer.sum())))
+    # material rows per (material, week)
+    mat_codes, supply = material_supply(snapshot)
+    n_mat = len(mat_codes)
+    base = add_rows(
+        n_mat * weeks,
+        np.full(n_mat * weeks, -np.inf),
+        supply.reshape(-1),
+        RowKind.MATERIAL,
+        np.repeat(np.arange(n_mat), weeks),
+        np.tile(np.arange(weeks), n_mat),
+    )
+    product_bill = {p.code: p.bill for p in snapshot.products}
+    for m, code in enumerate(mat_codes):
+        per_source = np.array(
+            [product_bill[s.product].get(code, 0.0) if s.kind == "line" else 0.0 for s in sources],
+            np.float64,
+        ).reshape(n_sources)
+        use = plain_line & (per_source[fsrc] > 0)
+        add_terms(base + m * weeks + fweek[use], flow_cols[use], per_source[fsrc[use]])
+        lot_use = per_source[lot_source] > 0
+        add_terms(
+            base + m * weeks + lot_week[lot_use],
+            lot_off + np.arange(n_lots)[lot_use],
+            per_source[lot_source[lot_use]] * lot_size[lot_use],
+        )
+    # money rows per pool
+    pool_index = {p.id: i for i, p in enumerate(snapshot.pools)}
+    n_pools = len(snapshot.pools)
+    available = np.array(
+        [max(0, p.paid_cents - p.committed_cents) for p in snapshot.pools], np.float64
+    ).reshape(n_pools)
+    base = add_rows(
+        n_pools,
+        np.full(n_pools, -np.inf),
+        available / MONEY_SCALE,
+        RowKind.MONEY,
+        np.arange(n_pools),
+        np.full(n_pools, -1),
+    )
+    demand_pool = np.array([pool_index[d.pool_id] for d in snapshot.demands], np.int64)
+    priced = src_price[fsrc] > 0
+    add_terms(
+        base + demand_pool[fdem[priced]], flow_cols[priced], src_price[fsrc[priced]] / MONEY_SCALE
+    )
+    # churn rows: U - F >= -prev ; U + F >= prev
+    base = add_rows(
+        2 * n_churn,
+        np.concatenate([-churn_prev, churn_prev]),
+        np.full(2 * n_churn, np.inf),
+        RowKind.CHURN,
+        np.tile(np.arange(n_churn), 2),
+        np.full(2 * n_churn, -1),
+    )
+    u_cols = churn_off + np.arange(n_churn)
+    add_terms(base + np.arange(n_churn), u_cols, np.ones(n_churn))
+    add_terms(base + np.arange(n_churn), churn_flow, -np.ones(n_churn))
+    add_terms(base + n_churn + np.arange(n_churn), u_cols, np.ones(n_churn))
+    add_terms(base + n_churn + np.arange(n_churn), churn_flow, np.ones(n_churn))
+
+    a_row = np.concatenate(rows)
+    a_col = np.concatenate(cols)
+    a_val = np.concatenate(vals)
+    by_row_col = np.lexsort((a_col, a_row))  # MathOpt wants the matrix sorted row-major
+    a_row, a_col, a_val = a_row[by_row_col], a_col[by_row_col], a_val[by_row_col]
+
+    # --- objectives ---
+    shortfall_obj = np.zeros(n_cols)
+    shortfall_obj[short_off : short_off + n_demands] = weight
+    lateness_obj = np.zeros(n_cols)
+    lateness_obj[:n_flows] = weight[fdem] * np.maximum(farr - due[fdem], 0)
+    cost_obj = np.zeros(n_cols)
+    cost_obj[:n_flows] = np.where(flot, 0.0, src_price[fsrc]) / COST_SCALE
+    cost_obj[lot_off : lot_off + n_lots] = src_price[lot_source] * lot_size / COST_SCALE
+    churn_obj = np.zeros(n_cols)
+    if has_prev:
+        free = (fweek >= frozen) & (prev_of_flow == 0)
+        churn_obj[:n_flows][free] = 1.0
+        churn_obj[churn_off:] = 1.0
+
+    return PlanningModel(
+        snapshot=snapshot,
+        sources=sources,
+        eligibility=elig,
+        line_ids=line_ids,
+        weeks=weeks,
+        flow_demand=fdem,
+        flow_source=fsrc,
+        flow_week=fweek,
+        flow_arrival=farr,
+        flow_fixed=flow_fixed,
+        flow_lot_col=np.where(flot, lot_off + flow_lot, -1).astype(np.int64),
+        lot_source=lot_source,
+        lot_week=lot_week,
+        lot_size=lot_size,
+        churn_flow=churn_flow,
+        previous_quantity=churn_prev,
+        col_lb=col_lb,
+        col_ub=col_ub,
+        col_integer=col_integer,
+        row_lb=np.concatenate(r_lb),
+        row_ub=np.concatenate(r_ub),
+        row_kind=np.concatenate(r_kind),
+        row_subject=np.concatenate(r_subject).astype(np.int64),
+        row_week=np.concatenate(r_week).astype(np.int64),
+        a_row=a_row,
+        a_col=a_col,
+        a_val=a_val,
+        objectives=[shortfall_obj, lateness_obj, cost_obj, churn_obj],
+        objective_offsets=[0.0, 0.0, 0.0, churn_constant],
+        has_previous_plan=has_prev,
+    )
+
+
+def recompute_dependent(model: PlanningModel, x: FloatArray) -> None:
+    """Set shortfall and churn columns from the flows (they are implied by them)."""
+    nf = model.n_flows
+    delivered = np.bincount(model.flow_demand, weights=x[:nf], minlength=model.n_demands)
+    qty = model.col_ub[model.shortfall_offset : model.lot_offset]
+    x[model.shortfall_offset : model.lot_offset] = np.maximum(qty - delivered, 0.0)
+    if model.churn_flow.size:
+        x[model.churn_offset :] = np.abs(x[model.churn_flow] - model.previous_quantity)

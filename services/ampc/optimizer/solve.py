@@ -1,0 +1,819 @@
+"""Solve the planning model lexicographically through MathOpt's low-level proto interface.
+
+The model arrays go straight into a ``ModelProto`` (no Python object per variable). Each level
+is minimised, then fixed as ``objective_k . x <= optimum_k * (1 + rel) + abs`` (the tolerance is
+in ``SolverSettings``, default 1e-9 relative plus 1e-6 absolute: far below one round or one
+cent) before the next level, so cost and churn never buy back shortfall or lateness.
+
+Large models are solved with continuous flows (the LP of this network is integral except where
+a money or material row binds), then flows are rounded down and topped up greedily; the plan
+then says FEASIBLE and reports the gap to the LP bound. Small models use integer flows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+
+from ampc.optimizer.greedy import greedy_baseline, top_up
+from ampc.optimizer.model import (
+    LEVEL_NAMES,
+    FloatArray,
+    IntArray,
+    PlanningModel,
+    RowKind,
+    recompute_dependent,
+)
+from ampc.optimizer.plan import SolverSettings, SolverStatus
+
+try:  # the ortools wheel carries these; keep import errors readable
+    from ortools.math_opt import (
+        callback_pb2,
+        model_parameters_pb2,
+        model_pb2,
+        parameters_pb2,
+        result_pb2,
+        solution_pb2,
+    )
+    from ortools.math_opt.core.python import solver as mathopt_solver
+except ImportError as exc:  # pragma: no cover - the dependency is pinned
+    raise ImportError("ampc.optimizer needs ortools (MathOpt)") from exc
+
+BACKENDS = {
+    "highs": parameters_pb2.SOLVER_TYPE_HIGHS,
+    "scip": parameters_pb2.SOLVER_TYPE_GSCIP,
+    "cpsat": parameters_pb2.SOLVER_TYPE_CP_SAT,
+    "glop": parameters_pb2.SOLVER_TYPE_GLOP,
+    "pdlp": parameters_pb2.SOLVER_TYPE_PDLP,
+}
+LP_ONLY = frozenset({"glop", "pdlp"})
+
+
+@dataclass
+class LevelResult:
+    """One lexicographic level as solved (values in model units: EUR for cost)."""
+
+    name: str
+    value: float
+    bound: float | None
+    status: SolverStatus
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class Result:
+    """What ``solve`` found: the solution vector and how each level ended."""
+
+    model: PlanningModel
+    settings: SolverSettings
+    status: SolverStatus
+    message: str
+    x: FloatArray | None
+    levels: list[LevelResult] = field(default_factory=list)
+    duals: FloatArray | None = None
+    """Row duals of the LP relaxation at the shortfall level (d objective / d rhs)."""
+    reduced_costs: FloatArray | None = None
+    """Column reduced costs of the same LP (a flow at its bound carries the price there)."""
+    integral_flows: bool = True
+    basis: solution_pb2.BasisProto | None = None
+    """Level-1 LP basis (LP mode), for warm-starting the next solve."""
+    lot_basis: solution_pb2.BasisProto | None = None
+    """Level-1 LP basis of the pass with lots fixed (LP mode with lots)."""
+    rounded_units: float = 0.0
+    """Rounds moved by rounding fractional LP flows (0 when the LP solution was integral)."""
+    solve_seconds: float = 0.0
+
+    def warm_start(self) -> WarmStart | None:
+        """A warm start for the next solve of a changed snapshot (None after a MIP solve)."""
+        if self.basis is None:
+            return None
+        return WarmStart(self.model, self.basis, self.lot_basis)
+
+
+def _status_of(term: result_pb2.TerminationProto) -> SolverStatus:
+    reason = term.reason
+    if reason == result_pb2.TERMINATION_REASON_OPTIMAL:
+        return SolverStatus.OPTIMAL
+    if reason == result_pb2.TERMINATION_REASON_FEASIBLE:
+        if term.limit == result_pb2.LIMIT_TIME:
+            return SolverStatus.TIME_LIMIT
+        return SolverStatus.FEASIBLE
+    if reason == result_pb2.TERMINATION_REASON_NO_SOLUTION_FOUND:
+        return SolverStatus.TIME_LIMIT
+    if reason in (
+        result_pb2.TERMINATION_REASON_INFEASIBLE,
+        result_pb2.TERMINATION_REASON_INFEASIBLE_OR_UNBOUNDED,
+    ):
+        return SolverStatus.INFEASIBLE
+    return SolverStatus.ERROR
+
+
+def build_proto(
+    model: PlanningModel,
+    integer: np.ndarray,
+    lower: FloatArray | None = None,
+    upper: FloatArray | None = None,
+) -> model_pb2.ModelProto:
+    """The model (without objective) as a MathOpt ``ModelProto`` (optionally other bounds)."""
+    proto = model_pb2.ModelProto(name="ampc-plan")
+    v = proto.variables
+    v.ids.extend(np.arange(model.n_cols, dtype=np.int64))
+    v.lower_bounds.extend(model.col_lb if lower is None else lower)
+    v.upper_bounds.extend(model.col_ub if upper is None else upper)
+    v.integers.extend(integer.tolist())
+    c = proto.linear_constraints
+    c.ids.extend(np.arange(model.n_rows, dtype=np.int64))
+    c.lower_bounds.extend(model.row_lb)
+    c.upper_bounds.extend(model.row_ub)
+    m = proto.linear_constraint_matrix
+    m.row_ids.extend(model.a_row)
+    m.column_ids.extend(model.a_col)
+    m.coefficients.extend(model.a_val)
+    return proto
+
+
+def _set_objective(proto: model_pb2.ModelProto, objective: FloatArray, offset: float) -> None:
+    proto.objective.Clear()
+    nz = np.flatnonzero(objective)
+    proto.objective.maximize = False
+    proto.objective.offset = offset
+    proto.objective.linear_coefficients.ids.extend(nz)
+    proto.objective.linear_coefficients.values.extend(objective[nz])
+
+
+def _fix_level(
+    proto: model_pb2.ModelProto,
+    objective: FloatArray,
+    offset: float,
+    value: float,
+    settings: SolverSettings,
+) -> None:
+    """Append ``objective . x <= value * (1 + rel) + abs`` as a new (last) row."""
+    nz = np.flatnonzero(objective)
+    row = len(proto.linear_constraints.ids)
+    limit = value + abs(value) * settings.level_tolerance_relative
+    limit += settings.level_tolerance_absolute - offset
+    proto.linear_constraints.ids.append(row)
+    proto.linear_constraints.lower_bounds.append(-math.inf)
+    proto.linear_constraints.upper_bounds.append(limit)
+    mat = proto.linear_constraint_matrix
+    mat.row_ids.extend(np.full(nz.size, row, np.int64))
+    mat.column_ids.extend(nz)
+    mat.coefficients.extend(objective[nz])
+
+
+_CS_TOLERANCE = 1e-7
+
+
+def _fix_optimal_face(proto: model_pb2.ModelProto, duals: FloatArray, reduced: FloatArray) -> None:
+    """Restrict an LP to the optimal face of the level just solved.
+
+    By complementary slackness, x is optimal for the level iff it is feasible, every column
+    with a non-zero reduced cost sits at the bound it sat at, and every row with a non-zero dual
+    is tight. Fixing exactly that keeps all optimal solutions and adds no dense row, so the
+    next level cannot trade any of this level's value away (up to solver tolerances).
+    """
+    lb = np.asarray(proto.variables.lower_bounds)
+    ub = np.asarray(proto.variables.upper_bounds)
+    at_lower = reduced > _CS_TOLERANCE
+    at_upper = (reduced < -_CS_TOLERANCE) & np.isfinite(ub)
+    new_ub = np.where(at_lower, lb, ub)
+    new_lb = np.where(at_upper, ub, lb)
+    del proto.variables.lower_bounds[:]
+    proto.variables.lower_bounds.extend(new_lb)
+    del proto.variables.upper_bounds[:]
+    proto.variables.upper_bounds.extend(new_ub)
+    n_rows = len(proto.linear_constraints.ids)
+    row_lb = np.asarray(proto.linear_constraints.lower_bounds)
+    row_ub = np.asarray(proto.linear_constraints.upper_bounds)
+    y = np.zeros(n_rows)
+    y[: duals.size] = duals
+    # minimisation: a tight upper bound has y < 0, a tight lower bound y > 0
+    tight_upper = (y < -_CS_TOLERANCE) & np.isfinite(row_ub)
+    tight_lower = (y > _CS_TOLERANCE) & np.isfinite(row_lb)
+    new_row_lb = np.where(tight_upper, row_ub, row_lb)
+    new_row_ub = np.where(tight_lower, row_lb, row_ub)
+    del proto.linear_constraints.lower_bounds[:]
+    proto.linear_constraints.lower_bounds.extend(new_row_lb)
+    del proto.linear_constraints.upper_bounds[:]
+    proto.linear_constraints.upper_bounds.extend(new_row_ub)
+
+
+@dataclass
+class _Raw:
+    status: SolverStatus
+    detail: str
+    x: FloatArray | None
+    bound: float | None
+    duals: FloatArray | None
+    seconds: float
+    reduced_costs: FloatArray | None = None
+    basis: solution_pb2.BasisProto | None = None
+
+
+_BASIC = solution_pb2.BASIS_STATUS_BASIC
+_AT_LOWER = solution_pb2.BASIS_STATUS_AT_LOWER_BOUND
+_AT_UPPER = solution_pb2.BASIS_STATUS_AT_UPPER_BOUND
+_FIXED = solution_pb2.BASIS_STATUS_FIXED_VALUE
+_FREE = solution_pb2.BASIS_STATUS_FREE
+
+
+def _statuses_for_bounds(status: IntArray, lb: FloatArray, ub: FloatArray) -> IntArray:
+    """Make non-basic statuses agree with (possibly changed) bounds, as MathOpt requires."""
+    nonbasic = status != _BASIC
+    out = status.copy()
+    fixed = lb == ub
+    has_lb, has_ub = np.isfinite(lb), np.isfinite(ub)
+    out[nonbasic & fixed] = _FIXED
+    loose = nonbasic & ~fixed
+    want_upper = loose & (status == _AT_UPPER) & has_ub
+    out[loose] = np.where(has_lb[loose], _AT_LOWER, np.where(has_ub[loose], _AT_UPPER, _FREE))
+    out[want_upper] = _AT_UPPER
+    return out
+
+
+def _consistent_basis(
+    proto: model_pb2.ModelProto, basis: solution_pb2.BasisProto
+) -> solution_pb2.BasisProto:
+    """A copy of ``basis`` whose statuses fit the bounds now in ``proto``."""
+    out = solution_pb2.BasisProto()
+    n_cols, n_rows = len(proto.variables.ids), len(proto.linear_constraints.ids)
+    var = np.full(n_cols, _AT_LOWER, np.int64)
+    ids = np.asarray(basis.variable_status.ids, np.int64)
+    keep = ids < n_cols
+    var[ids[keep]] = np.asarray(basis.variable_status.values, np.int64)[keep]
+    con = np.full(n_rows, _BASIC, np.int64)
+    ids = np.asarray(basis.constraint_status.ids, np.int64)
+    keep = ids < n_rows
+    con[ids[keep]] = np.asarray(basis.constraint_status.values, np.int64)[keep]
+    var = _statuses_for_bounds(
+        var, np.asarray(proto.variables.lower_bounds), np.asarray(proto.variables.upper_bounds)
+    )
+    con = _statuses_for_bounds(
+        con,
+        np.asarray(proto.linear_constraints.lower_bounds),
+        np.asarray(proto.linear_constraints.upper_bounds),
+    )
+    out.variable_status.ids.extend(np.arange(n_cols, dtype=np.int64))
+    out.variable_status.values.extend(var.tolist())
+    out.constraint_status.ids.extend(np.arange(n_rows, dtype=np.int64))
+    out.constraint_status.values.extend(con.tolist())
+    return out
+
+
+def map_basis(
+    old: PlanningModel, basis: solution_pb2.BasisProto, new: PlanningModel
+) -> solution_pb2.BasisProto | None:
+    """Carry a level-1 basis of ``old`` over to ``new`` (same plants and offers; demands may
+    come and go). Columns and rows are matched by meaning: flows by (demand id, source, week),
+    shortfall and demand rows by demand id, the rest by (kind, subject, week). New columns
+    start at their lower bound, new rows with a basic slack; a new demand starts with its
+    shortfall basic. Returns None when the sources differ (then solve cold)."""
+    if [(s.source_id, s.product) for s in old.sources] != [
+        (s.source_id, s.product) for s in new.sources
+    ] or old.weeks != new.weeks:
+        return None
+    new_demand = {d.id: i for i, d in enumerate(new.snapshot.demands)}
+    d_map = np.array([new_demand.get(d.id, -1) for d in old.snapshot.demands], np.int64).reshape(
+        len(old.snapshot.demands)
+    )
+    n_src, weeks = len(new.sources), new.weeks
+    old_var = np.full(old.n_cols, _AT_LOWER, np.int64)
+    old_var[np.asarray(basis.variable_status.ids, np.int64)] = np.asarray(
+        basis.variable_status.values, np.int64
+    )
+    old_con = np.full(old.n_rows, _BASIC, np.int64)
+    old_con[np.asarray(basis.constraint_status.ids, np.int64)] = np.asarray(
+        basis.constraint_status.values, np.int64
+    )
+
+    def col_keys(m: PlanningModel, demand_of: IntArray) -> IntArray:
+        flows = (demand_of[m.flow_demand] * n_src + m.flow_source) * weeks + m.flow_week
+        flows = np.where(demand_of[m.flow_demand] < 0, -1, flows)
+        big = (len(new.snapshot.demands) + len(old.snapshot.demands) + 1) * n_src * weeks
+        shortfall = np.where(demand_of >= 0, big + demand_of, -1)
+        lots = 2 * big + m.lot_source * weeks + m.lot_week
+        churn = np.full(m.churn_flow.size, -1, np.int64)  # churn columns never carry over
+        return np.concatenate([flows, shortfall, lots, churn]).astype(np.int64)
+
+    def row_keys(m: PlanningModel, demand_of: IntArray) -> IntArray:
+        subject = np.where(
+            m.row_kind == int(RowKind.DEMAND),
+            demand_of[np.clip(m.row_subject, 0, max(demand_of.size - 1, 0))]
+            if demand_of.size
+            else -1,
+            m.row_subject,
+        )
+        keys = (m.row_kind * (1 << 40)) + (subject + 1) * (weeks + 2) + (m.row_week + 1)
+        bad = (subject < 0) | (m.row_kind == int(RowKind.CHURN))
+        return np.where(bad, -1, keys).astype(np.int64)
+
+    identity = np.arange(len(new.snapshot.demands), dtype=np.int64)
+    new_var = np.full(new.n_cols, _AT_LOWER, np.int64)
+    new_con = np.full(new.n_rows, _BASIC, np.int64)
+    for old_keys, new_keys, old_status, new_status in (
+        (col_keys(old, d_map), col_keys(new, identity), old_var, new_var),
+        (row_keys(old, d_map), row_keys(new, identity), old_con, new_con),
+    ):
+        valid = old_keys >= 0
+        order = np.argsort(old_keys[valid], kind="stable")
+        sorted_keys = old_keys[valid][order]
+        sorted_status = old_status[valid][order]
+        pos = np.searchsorted(sorted_keys, new_keys)
+        pos = np.minimum(pos, max(sorted_keys.size - 1, 0))
+        found = (new_keys >= 0) & (sorted_keys.size > 0)
+        if sorted_keys.size:
+            found &= sorted_keys[pos] == new_keys
+            new_status[found] = sorted_status[pos[found]]
+    # churn columns are basic, held by their "U + F >= previous" row (U = previous - F)
+    if new.churn_flow.size:
+        new_var[new.churn_offset :] = _BASIC
+        churn_rows = np.flatnonzero(new.row_kind == int(RowKind.CHURN))
+        new_con[churn_rows[new.churn_flow.size :]] = _AT_LOWER
+    # a demand the old model did not know: its shortfall carries it (basic), its row is tight
+    known = set(d_map[d_map >= 0].tolist())
+    for d in range(len(new.snapshot.demands)):
+        if d not in known:
+            new_var[new.shortfall_offset + d] = _BASIC
+            new_con[d] = _FIXED  # demand rows come first and are equalities
+    out = solution_pb2.BasisProto()
+    out.variable_status.ids.extend(np.arange(new.n_cols, dtype=np.int64))
+    out.variable_status.values.extend(new_var.tolist())
+    out.constraint_status.ids.extend(np.arange(new.n_rows, dtype=np.int64))
+    out.constraint_status.values.extend(new_con.tolist())
+    return out
+
+
+def _run(
+    proto: model_pb2.ModelProto,
+    backend: str,
+    settings: SolverSettings,
+    time_limit: float,
+    hint: FloatArray | None,
+    n_cols: int,
+    n_rows: int,
+    basis: solution_pb2.BasisProto | None = None,
+) -> _Raw:
+    params = parameters_pb2.SolveParametersProto()
+    params.time_limit.FromTimedelta(timedelta(seconds=max(time_limit, 0.01)))
+    if backend in ("scip", "cpsat"):  # HiGHS and Glop take no thread count through MathOpt
+        params.threads = settings.threads
+    if backend in ("highs", "scip", "cpsat"):  # the others reject a seed
+        params.random_seed = 7
+    has_integers = any(proto.variables.integers)
+    if has_integers:
+        params.relative_gap_tolerance = settings.relative_gap
+        params.absolute_gap_tolerance = 1e-6
+    model_params = model_parameters_pb2.ModelSolveParametersProto()
+    if hint is not None and has_integers and backend in ("highs", "scip", "cpsat"):
+        h = model_params.solution_hints.add()
+        h.variable_values.ids.extend(np.arange(n_cols, dtype=np.int64))
+        h.variable_values.values.extend(hint)
+    if basis is not None and not has_integers and backend in ("highs", "glop"):
+        model_params.initial_basis.CopyFrom(_consistent_basis(proto, basis))
+        if backend == "highs":  # HiGHS drops a starting basis when it presolves
+            params.presolve = parameters_pb2.EMPHASIS_OFF
+    started = time.perf_counter()
+    try:
+        res = mathopt_solver.solve(
+            proto,
+            BACKENDS[backend],
+            parameters_pb2.SolverInitializerProto(),
+            params,
+            model_params,
+            None,
+            callback_pb2.CallbackRegistrationProto(),
+            None,
+            None,
+        )
+    except Exception as exc:  # the solver reports bad input by raising; keep the plan honest
+        return _Raw(
+            SolverStatus.ERROR, f"{backend}: {exc}", None, None, None, time.perf_counter() - started
+        )
+    seconds = time.perf_counter() - started
+    status = _status_of(res.termination)
+    x: FloatArray | None = None
+    duals: FloatArray | None = None
+    if res.solutions and res.solutions[0].HasField("primal_solution"):
+        sol = res.solutions[0].primal_solution
+        x = np.zeros(n_cols)
+        x[np.asarray(sol.variable_values.ids, np.int64)] = np.asarray(sol.variable_values.values)
+    if res.solutions and res.solutions[0].HasField("dual_solution"):
+        dual = res.solutions[0].dual_solution.dual_values
+        duals = np.zeros(len(proto.linear_constraints.ids))
+        duals[np.asarray(dual.ids, np.int64)] = np.asarray(dual.values)
+        duals = duals[:n_rows]
+    reduced: FloatArray | None = None
+    if res.solutions and res.solutions[0].HasField("dual_solution"):
+        rc = res.solutions[0].dual_solution.reduced_costs
+        reduced = np.zeros(n_cols)
+        reduced[np.asarray(rc.ids, np.int64)] = np.asarray(rc.values)
+    bound = res.termination.objective_bounds.dual_bound
+    detail = res.termination.detail
+    final_basis = (
+        res.solutions[0].basis if res.solutions and res.solutions[0].HasField("basis") else None
+    )
+    return _Raw(
+        status,
+        detail,
+        x,
+        float(bound) if math.isfinite(bound) else None,
+        duals,
+        seconds,
+        reduced,
+        final_basis,
+    )
+
+
+GLOP_COLD_ABOVE_COLUMNS = 500_000
+"""Above this size a cold LP goes to Glop: interrupted by the time limit, HiGHS (through
+MathOpt) returned no solution on the large scenario while Glop returned a feasible one."""
+
+
+def _backend_for(settings: SolverSettings, exact: bool, has_basis: bool, n_cols: int = 0) -> str:
+    """The solver that runs the levels. ``auto``: HiGHS for MIPs and for LPs solved from
+    scratch (the faster cold LP solver on the medium scenario), Glop for LPs that start from a
+    known basis (HiGHS through MathOpt ignores a starting basis) and for very large cold LPs."""
+    if settings.backend == "auto":
+        if exact:
+            return "highs"
+        return "glop" if has_basis or n_cols > GLOP_COLD_ABOVE_COLUMNS else "highs"
+    return settings.backend
+
+
+def _integrality(model: PlanningModel, settings: SolverSettings) -> tuple[np.ndarray, bool]:
+    """Integer flags per column, and whether the model is solved exactly (as a MIP)."""
+    size = model.n_flows + int(model.lot_source.size)
+    exact = settings.integrality == "exact" or (
+        settings.integrality == "auto" and size <= settings.exact_size_limit
+    )
+    if settings.backend == "cpsat":
+        return np.ones(model.n_cols, bool), True  # CP-SAT takes integer variables only
+    if settings.backend in LP_ONLY:
+        exact = False
+    integer = np.zeros(model.n_cols, bool)
+    if exact:
+        integer[: model.n_flows] = True
+        integer[model.lot_offset : model.churn_offset] = True
+    return integer, exact
+
+
+@dataclass
+class _Pass:
+    levels: list[LevelResult]
+    x: FloatArray | None
+    status: SolverStatus
+    message: str
+    duals: FloatArray | None = None
+    reduced_costs: FloatArray | None = None
+    first_basis: solution_pb2.BasisProto | None = None
+
+
+def _primal_feasible(model: PlanningModel, proto: model_pb2.ModelProto, x: FloatArray) -> bool:
+    """Whether ``x`` meets the model's bounds and rows (those in ``proto``) within 1e-6."""
+    lb = np.asarray(proto.variables.lower_bounds)
+    ub = np.asarray(proto.variables.upper_bounds)
+    tol = 1e-6 * np.maximum(1.0, np.abs(x))
+    if np.any(x < lb - tol) or np.any(x > ub + tol):
+        return False
+    activity = np.bincount(
+        model.a_row, weights=model.a_val * x[model.a_col], minlength=model.n_rows
+    )
+    row_lb = np.asarray(proto.linear_constraints.lower_bounds)[: model.n_rows]
+    row_ub = np.asarray(proto.linear_constraints.upper_bounds)[: model.n_rows]
+    row_tol = 1e-6 * np.maximum(1.0, np.abs(activity))
+    return bool(np.all(activity >= row_lb - row_tol) and np.all(activity <= row_ub + row_tol))
+
+
+def _solve_levels(
+    model: PlanningModel,
+    proto: model_pb2.ModelProto,
+    settings: SolverSettings,
+    deadline: float,
+    hint: FloatArray | None,
+    face_fixing: bool,
+    basis: solution_pb2.BasisProto | None = None,
+    backend: str = "highs",
+) -> _Pass:
+    """Minimise each level in turn on ``proto`` (which is modified), fixing each optimum."""
+    out = _Pass([], None, SolverStatus.OPTIMAL, "")
+    n_levels = 4 if model.has_previous_plan else 3
+    for k in range(n_levels):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            out.status = SolverStatus.TIME_LIMIT
+            out.message = f"time budget spent before level {k + 1}"
+            break
+        obj, off = model.objectives[k], model.objective_offsets[k]
+        _set_objective(proto, obj, off)
+        start_from = out.x if out.x is not None else hint
+        raw = _run(
+            proto,
+            backend,
+            settings,
+            remaining,
+            start_from,
+            model.n_cols,
+            model.n_rows,
+            basis,
+        )
+        if raw.x is None and basis is not None and raw.status is SolverStatus.ERROR:
+            # a carried-over basis the solver rejects is no reason to fail: go cold
+            raw = _run(
+                proto,
+                backend,
+                settings,
+                deadline - time.perf_counter(),
+                start_from,
+                model.n_cols,
+                model.n_rows,
+            )
+        if (
+            raw.x is not None
+            and raw.status is not SolverStatus.OPTIMAL
+            and not _primal_feasible(model, proto, raw.x)
+        ):
+            # an interrupted simplex may hand back an iterate that breaks rows: never plan on it
+            raw.x, raw.bound = None, None
+            raw.detail = f"{raw.detail} (interrupted iterate not feasible; discarded)".strip()
+        if raw.x is None:
+            failed = raw.status if raw.status is not SolverStatus.OPTIMAL else SolverStatus.ERROR
+            out.status = failed
+            out.message = f"level {k + 1} ({LEVEL_NAMES[k]}): {failed.value} {raw.detail}"
+            out.levels.append(
+                LevelResult(LEVEL_NAMES[k], math.nan, raw.bound, failed, raw.seconds, raw.detail)
+            )
+            break
+        out.x = raw.x
+        basis = raw.basis  # the next level starts where this one ended
+        if k == 0:
+            out.duals, out.reduced_costs = raw.duals, raw.reduced_costs
+            out.first_basis = raw.basis
+        value = float(obj @ raw.x) + off
+        out.levels.append(
+            LevelResult(LEVEL_NAMES[k], value, raw.bound, raw.status, raw.seconds, raw.detail)
+        )
+        if raw.status is not SolverStatus.OPTIMAL:
+            out.status = raw.status
+            out.message = f"level {k + 1} ({LEVEL_NAMES[k]}) stopped: {raw.status.value} "
+            out.message += raw.detail
+            break
+        if face_fixing and raw.duals is not None and raw.reduced_costs is not None:
+            _fix_optimal_face(proto, raw.duals, raw.reduced_costs)
+        else:
+            _fix_level(proto, obj, off, value, settings)
+    out.message = out.message.strip()
+    return out
+
+
+@dataclass
+class WarmStart:
+    """What a previous solve leaves for the next: its model and level-1 LP basis."""
+
+    model: PlanningModel
+    basis: solution_pb2.BasisProto
+    lot_basis: solution_pb2.BasisProto | None = None
+    """Level-1 basis of the pass with whole lots fixed, when there was one."""
+
+
+def solve(
+    model: PlanningModel,
+    settings: SolverSettings | None = None,
+    hint: FloatArray | None = None,
+    warm_start: WarmStart | None = None,
+) -> Result:
+    """Minimise the four objectives in order; never raises for solver trouble.
+
+    Exact mode solves a MIP per level and fixes each optimum with a row. LP mode solves an LP
+    per level and restricts the next level to the optimal face; when lots come out
+    fractional it rounds them to whole lots and solves the levels again with the lots fixed
+    (so the flows fit the lots), then rounds flows down and tops up. The greedy plan is kept
+    instead if it is lexicographically better. ``hint`` is a solution vector of the same model
+    used to warm-start MIP levels; ``warm_start`` (``Result.warm_start()`` of an earlier solve,
+    e.g. before an urgent demand arrived) starts the LP levels from that basis.
+    """
+    settings = settings or SolverSettings()
+    started = time.perf_counter()
+    deadline = started + settings.time_limit_seconds
+    integer, exact = _integrality(model, settings)
+    basis = None
+    if warm_start is not None and not exact and settings.backend in ("auto", "glop"):
+        basis = map_basis(warm_start.model, warm_start.basis, model)
+    backend = _backend_for(settings, exact, basis is not None, model.n_cols)
+    face_fixing = not exact and backend in ("highs", "glop")
+    first = _solve_levels(
+        model, build_proto(model, integer), settings, deadline, hint, face_fixing, basis, backend
+    )
+    result = Result(
+        model,
+        settings,
+        first.status,
+        first.message,
+        first.x,
+        first.levels,
+        duals=None if exact else first.duals,
+        reduced_costs=None if exact else first.reduced_costs,
+        integral_flows=exact,
+        basis=first.first_basis,
+    )
+    lots = slice(model.lot_offset, model.churn_offset)
+    if (
+        first.x is not None
+        and not exact
+        and first.status is SolverStatus.OPTIMAL
+        and np.any(np.abs(first.x[lots] - np.round(first.x[lots])) > 1e-6)
+    ):
+        trial = first.x.copy()
+        trial[: model.n_flows] = np.floor(trial[: model.n_flows] + 1e-6)
+        _round_lots(model, trial)
+        lb, ub = model.col_lb.copy(), model.col_ub.copy()
+        lb[lots] = ub[lots] = trial[lots]
+        lot_start = first.first_basis
+        lot_backend = _backend_for(settings, exact, lot_start is not None)
+        if warm_start is not None and warm_start.lot_basis is not None and lot_backend == "glop":
+            # the lots of the plan in force are the likeliest to come back
+            lot_start = map_basis(warm_start.model, warm_start.lot_basis, model) or lot_start
+        again = _solve_levels(
+            model,
+            build_proto(model, integer, lb, ub),
+            settings,
+            deadline,
+            None,
+            face_fixing,
+            lot_start,
+            lot_backend,
+        )
+        result.lot_basis = again.first_basis
+        if again.x is not None and again.status is SolverStatus.OPTIMAL:
+            for level, redo in zip(result.levels, again.levels, strict=False):
+                level.value, level.seconds = redo.value, level.seconds + redo.seconds
+            result.x = again.x
+        else:
+            result.message = (
+                f"re-solve with whole lots fixed stopped ({again.message}); "
+                "lots rounded from the first pass"
+            )
+    if result.x is not None:
+        _make_integral(result)
+        if not exact:
+            _keep_greedy_if_better(result)
+    result.solve_seconds = time.perf_counter() - started
+    return result
+
+
+def _lexicographic(model: PlanningModel, x: FloatArray) -> tuple[float, ...]:
+    return tuple(
+        round(float(model.objectives[k] @ x) + model.objective_offsets[k], 6) for k in range(4)
+    )
+
+
+def _keep_greedy_if_better(result: Result) -> None:
+    """The rule-of-thumb plan is a feasible plan too: never return something worse."""
+    model = result.model
+    assert result.x is not None
+    greedy = greedy_baseline(model)
+    if _lexicographic(model, greedy) < _lexicographic(model, result.x):
+        result.x = greedy
+        for k, level in enumerate(result.levels):
+            level.value = float(model.objectives[k] @ greedy) + model.objective_offsets[k]
+        result.message = (result.message + "; the greedy plan beat the rounded LP plan").strip("; ")
+
+
+def _make_integral(result: Result) -> None:
+    """Turn the last level's solution into whole rounds and whole lots.
+
+    Exact solves only need the solver's tiny integrality error removed. LP solves get flows
+    rounded down, lots rounded down (cutting the rounds that no longer fit, least urgent and
+    latest first), then a greedy top-up; levels whose value moved lose their OPTIMAL status
+    and keep the LP value as their bound.
+    """
+    model = result.model
+    x = result.x
+    assert x is not None
+    flows = slice(0, model.n_flows)
+    lots = slice(model.lot_offset, model.churn_offset)
+    if result.integral_flows:
+        x[flows] = np.round(x[flows])
+        x[lots] = np.round(x[lots])
+        recompute_dependent(model, x)
+        return
+    before = x[flows].copy()
+    x[flows] = np.floor(x[flows] + 1e-6)
+    _round_lots(model, x)
+    _cut_to_lots(model, x)
+    top_up(model, x)
+    recompute_dependent(model, x)
+    result.rounded_units = float(np.abs(x[flows] - before).sum())
+    for k, level in enumerate(result.levels):
+        new_value = float(model.objectives[k] @ x) + model.objective_offsets[k]
+        if abs(new_value - level.value) > 1e-6 + 1e-9 * abs(level.value):
+            bound = level.value if level.bound is None else min(level.bound, level.value)
+            level.bound = bound
+            level.value = new_value
+            if level.status is SolverStatus.OPTIMAL:
+                level.status = SolverStatus.FEASIBLE
+            if result.status is SolverStatus.OPTIMAL:
+                result.status = SolverStatus.FEASIBLE
+                note = (
+                    "levels solved as LPs; flows rounded to whole rounds and lots, so the "
+                    "objective terms are within the reported gap of the LP bounds"
+                )
+                result.message = f"{note}; {result.message}" if result.message else note
+
+
+def _round_lots(model: PlanningModel, x: FloatArray) -> None:
+    """Whole lots: enough to cover the rounded flows, then, where a capacity or material row
+    is over its bound, drop one lot at a time where that loses the fewest rounds."""
+    n_lots = int(model.lot_source.size)
+    if n_lots == 0:
+        return
+    lots = slice(model.lot_offset, model.churn_offset)
+    lot_flows = np.flatnonzero(model.flow_lot_col >= 0)
+    need = np.bincount(
+        model.flow_lot_col[lot_flows] - model.lot_offset,
+        weights=x[lot_flows],
+        minlength=n_lots,
+    )
+    x[lots] = np.ceil(need / model.lot_size - 1e-9)
+    limiting = np.isin(model.row_kind, [int(RowKind.CAPACITY), int(RowKind.MATERIAL)])
+    activity: FloatArray = np.bincount(
+        model.a_row, weights=model.a_val * x[model.a_col], minlength=model.n_rows
+    ).astype(np.float64)
+    over = np.flatnonzero(limiting & (activity > model.row_ub + 1e-6))
+    if over.size == 0:
+        return
+    in_lot = (model.a_col >= model.lot_offset) & (model.a_col < model.churn_offset)
+    lot_entries = np.flatnonzero(in_lot & limiting[model.a_row])
+    by_col = lot_entries[np.argsort(model.a_col[lot_entries], kind="stable")]
+    col_sorted = model.a_col[by_col]
+    row_entries = lot_entries  # already sorted by row (the matrix is row-major)
+    row_sorted = model.a_row[row_entries]
+    for r in over.tolist():
+        lo, hi = np.searchsorted(row_sorted, [r, r + 1])
+        candidates = model.a_col[row_entries[lo:hi]]
+        while activity[r] > model.row_ub[r] + 1e-6:
+            live = candidates[x[candidates] >= 1]
+            if live.size == 0:
+                break
+            j = live - model.lot_offset
+            # rounds lost by dropping one lot of j: what its last lot actually carries
+            carried = need[j] - model.lot_size[j] * (x[live] - 1)
+            pick = int(live[np.argmin(carried)])
+            x[pick] -= 1
+            need[pick - model.lot_offset] = min(
+                need[pick - model.lot_offset], model.lot_size[pick - model.lot_offset] * x[pick]
+            )
+            c_lo, c_hi = np.searchsorted(col_sorted, [pick, pick + 1])
+            entries = by_col[c_lo:c_hi]
+            activity[model.a_row[entries]] -= model.a_val[entries]
+
+
+def _cut_to_lots(model: PlanningModel, x: FloatArray) -> None:
+    """After rounding lots down, trim the flows of each lot to what the lots produce."""
+    lot_flows = np.flatnonzero(model.flow_lot_col >= 0)
+    if lot_flows.size == 0:
+        return
+    cols = model.flow_lot_col[lot_flows]
+    allocated = np.bincount(
+        cols - model.lot_offset, weights=x[lot_flows], minlength=model.lot_source.size
+    )
+    excess = allocated - x[model.lot_offset : model.churn_offset] * model.lot_size
+    weight = model.objectives[0][model.shortfall_offset : model.lot_offset]
+    lateness = model.objectives[1][: model.n_flows]
+    for j in np.flatnonzero(excess > 1e-9).tolist():
+        members = lot_flows[cols == model.lot_offset + j]
+        members = members[~model.flow_fixed[members]]
+        order = np.lexsort((-lateness[members], weight[model.flow_demand[members]]))
+        to_cut = float(excess[j])
+        for f in members[order].tolist():
+            cut = min(to_cut, float(x[f]))
+            x[f] -= cut
+            to_cut -= cut
+            if to_cut <= 0:
+                break
+        if to_cut > 0:  # committed rounds need the lot: keep enough lots for them
+            x[model.lot_offset + j] += math.ceil(to_cut / float(model.lot_size[j]))
+
+
+def shortfall_duals(
+    model: PlanningModel, settings: SolverSettings | None = None
+) -> tuple[FloatArray | None, FloatArray | None]:
+    """Row duals and column reduced costs of the LP relaxation at the shortfall level.
+
+    A dual is d(weighted shortfall)/d(right-hand side): negative on a binding capacity row
+    means one more round of capacity there lowers weighted shortfall by |dual|. (None, None)
+    if the LP cannot be solved.
+    """
+    settings = settings or SolverSettings()
+    backend = "glop" if settings.backend in ("glop", "cpsat", "auto") else "highs"
+    proto = build_proto(model, np.zeros(model.n_cols, bool))
+    _set_objective(proto, model.objectives[0], model.objective_offsets[0])
+    raw = _run(
+        proto, backend, settings, settings.time_limit_seconds, None, model.n_cols, model.n_rows
+    )
+    return raw.duals, raw.reduced_costs
