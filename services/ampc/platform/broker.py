@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -73,6 +74,15 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    # An orphaned node that has exited stays a zombie until init reaps it: that is not alive.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        state = ""
+    if state in {"Z", "X"}:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
+        return False
     # A zombie child of this very process has exited but is not reaped yet.
     try:
         waited, _ = os.waitpid(pid, os.WNOHANG)
