@@ -133,8 +133,18 @@ class ReadYourWritesMap(MutableMapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         if key in self._overlay:
-            return self._overlay[key]
+            written = self._overlay[key]
+            if self._replica.values[self._topic].get(key) == written:
+                # The replica has read our write back: the overlay entry is no longer needed,
+                # which keeps the overlay as small as the writes still in flight.
+                del self._overlay[key]
+            return written
         return self._replica.values[self._topic][key]
+
+    @property
+    def pending_writes(self) -> int:
+        """Writes not yet seen (or not yet asked for) through the replica."""
+        return len(self._overlay)
 
     def __setitem__(self, key: str, value: str) -> None:
         self._overlay[key] = value
