@@ -114,9 +114,18 @@ async def wait_for_state(
                             f"({service.log_path}):\n{service.log_tail(15)}"
                         )
                 if time.monotonic() > deadline:
+                    shown = {
+                        key: getattr(states[key[0]].get(key[1]), "version", 0) for key in expected
+                    }
+                    missing = [
+                        f"{kind.value}/{entity_id} (v{shown[(kind, entity_id)]} of v{version})"
+                        for (kind, entity_id), version in sorted(expected.items())
+                        if shown[(kind, entity_id)] < version
+                    ]
                     raise TimeoutError(
                         f"after {timeout_s:.0f} s the ledger shows {done} of {len(expected)} "
-                        "entities complete; see the service logs and `ampc dlq tail`"
+                        f"entities complete; incomplete: {', '.join(missing[:10])}; see the "
+                        "service logs and `ampc dlq tail`"
                     )
                 await asyncio.sleep(0.5)
     finally:
