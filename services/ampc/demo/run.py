@@ -8,6 +8,7 @@ ledger's compacted state topics itself and solves it in this process.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -31,6 +32,13 @@ from ampc.platform.topics import TopicRegistry
 from ampc.settings import Settings
 
 States = dict[EntityKind, dict[str, EntityState]]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def expected_versions(feed: Feed) -> Counter[tuple[EntityKind, str]]:
@@ -146,12 +154,19 @@ def run_demo(
     bootstrap = settings.bootstrap_servers or ""
     scenario = generate(size, seed)  # type: ignore[arg-type]
     feed = scenario_feed(scenario)
+    # Ports of its own: a service left over on the default ports must not break the demo.
+    settings = settings.model_copy(
+        update={"gateway_port": _free_port(), "ledger_port": _free_port()}
+    )
     logs = settings.data_dir / "logs"
     services = [
         ServiceProcess(name, settings, logs / f"{name}.log").start()
         for name in ("gateway", "ledger")
     ]
-    console.print(f"gateway and ledger started (logs in {logs})")
+    console.print(
+        f"gateway and ledger started (logs in {logs}; ledger read API at "
+        f"http://127.0.0.1:{settings.ledger_port})"
+    )
     try:
         asyncio.run(stream_feed(bootstrap, registry, feed, console))
         console.print(f"{len(feed)} events sent by {len({party for party, _ in feed})} parties")
