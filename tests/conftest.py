@@ -8,7 +8,6 @@ cluster instead.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ampc.platform import broker
+from ampc.platform.broker import free_port
 from ampc.platform.processes import ServiceProcess
 from ampc.settings import Settings
 
@@ -46,13 +46,6 @@ def bootstrap(kafka_cluster: broker.ClusterInfo | None) -> str:
 def topic_prefix() -> str:
     """A topic prefix of this test's own, so tests never see each other's records."""
     return f"t{uuid.uuid4().hex[:10]}"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

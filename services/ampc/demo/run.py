@@ -8,7 +8,6 @@ ledger's compacted state topics itself and solves it in this process.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,19 +25,13 @@ from ampc.optimizer.from_ledger import snapshot_from_states
 from ampc.optimizer.plan import Plan, SolverSettings
 from ampc.optimizer.planner import plan_snapshot
 from ampc.optimizer.scenario import generate
+from ampc.platform.broker import free_port
 from ampc.platform.processes import ServiceProcess
 from ampc.platform.replica import CompactedReplica
 from ampc.platform.topics import TopicRegistry
 from ampc.settings import Settings
 
 States = dict[EntityKind, dict[str, EntityState]]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def expected_versions(feed: Feed) -> Counter[tuple[EntityKind, str]]:
@@ -155,9 +148,7 @@ def run_demo(
     scenario = generate(size, seed)  # type: ignore[arg-type]
     feed = scenario_feed(scenario)
     # Ports of its own: a service left over on the default ports must not break the demo.
-    settings = settings.model_copy(
-        update={"gateway_port": _free_port(), "ledger_port": _free_port()}
-    )
+    settings = settings.model_copy(update={"gateway_port": free_port(), "ledger_port": free_port()})
     logs = settings.data_dir / "logs"
     services = [
         ServiceProcess(name, settings, logs / f"{name}.log").start()

@@ -157,7 +157,8 @@ def _cluster_id() -> str:
             return cluster_id
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -258,7 +259,7 @@ def start(
     java = require_java()
     libs = resolve_kafka(cache_dir)
     if broker_port is None:
-        ports = [(_free_port(), _free_port()) for _ in range(nodes)]
+        ports = [(free_port(), free_port()) for _ in range(nodes)]
     else:
         ports = [
             (broker_port + i, DEFAULT_CONTROLLER_PORT + (broker_port - DEFAULT_BROKER_PORT) + i)
