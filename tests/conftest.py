@@ -70,12 +70,13 @@ def kafka_libs() -> Path:
 
 
 @pytest.fixture
-def services(test_settings: Settings, tmp_path: Path) -> Iterator[Callable[[str], ServiceProcess]]:
+def services(test_settings: Settings, tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     """Start ampc services for this test (with free HTTP ports); all stopped at the end."""
     started: list[ServiceProcess] = []
 
-    def start(name: str) -> ServiceProcess:
-        service = ServiceProcess(name, test_settings, tmp_path / f"{name}.log").start()
+    def start(name: str, settings: Settings | None = None, log_name: str = "") -> ServiceProcess:
+        log = tmp_path / f"{log_name or name}.log"
+        service = ServiceProcess(name, settings or test_settings, log).start()
         started.append(service)
         return service
 

@@ -267,6 +267,50 @@ def serve_ledger(bootstrap: Bootstrap = None) -> None:
     run_worker(build_ledger(settings), settings.log_level)
 
 
+@serve_app.command("optimizer")
+def serve_optimizer(bootstrap: Bootstrap = None) -> None:
+    """Re-plan on triggers (one active instance, the others on standby); what-if, the plan in
+    force and metrics on AMPC_OPTIMIZER_PORT."""
+    from ampc.replan.service import serve
+
+    serve(_service_settings(bootstrap))
+
+
+@plan_app.command("replay")
+def plan_replay(
+    version: Annotated[
+        int | None, typer.Option(help="The plan's version (default: the plan in force).")
+    ] = None,
+    bootstrap: Bootstrap = None,
+) -> None:
+    """Re-solve a published plan from the state-topic offsets it recorded and say whether the
+    result is the same plan (exit 1 if not)."""
+    from ampc.replan.replay import replay
+
+    settings = _service_settings(bootstrap)
+    try:
+        result = asyncio.run(replay(settings, version))
+    except LookupError as error:
+        raise _fail(str(error)) from error
+    recorded = result.recorded
+    console.print(
+        f"plan {recorded.version} ({recorded.solver_status.value}, trigger: {recorded.trigger}); "
+        f"{len(recorded.input_offsets)} recorded offsets"
+    )
+    console.print(
+        "snapshot rebuilt from the offsets: "
+        + ("same digest" if result.digest_matches else "[red]different digest[/red]")
+    )
+    if result.same:
+        console.print(
+            f"[green]replay gives the same plan[/green] ({len(recorded.allocations)} allocations)"
+        )
+        return
+    for difference in result.differences:
+        err.print(f"difference: {difference}")
+    raise typer.Exit(code=1)
+
+
 LedgerUrl = Annotated[
     str | None,
     typer.Option(
@@ -275,17 +319,66 @@ LedgerUrl = Annotated[
 ]
 
 
-def _get_json(url: str) -> Any:
+def _get_json(
+    url: str, body: bytes | None = None, service: str = "ledger", timeout: float = 10
+) -> Any:
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
-        detail = json.loads(error.read() or b"{}").get("error", error.reason)
+        answer = json.loads(error.read() or b"{}")
+        detail = answer.get("error", error.reason)
+        if answer.get("detail"):
+            detail = f"{detail}: {answer['detail']}"
         raise _fail(f"{url}: {error.code} {detail}") from error
     except OSError as error:
         raise _fail(
-            f"cannot reach the ledger at {url} ({error}); is `ampc serve ledger` running?"
+            f"cannot reach the {service} at {url} ({error}); is `ampc serve {service}` running?"
         ) from error
+
+
+@app.command("whatif")
+def whatif(
+    changes: Annotated[
+        Path, typer.Argument(help='JSON file: {"changes": [...]} (see `ampc plan whatif`).')
+    ],
+    time_limit: Annotated[float, typer.Option(help="Solver seconds per plan.")] = 30.0,
+    optimizer_url: Annotated[
+        str | None,
+        typer.Option(help="The optimizer's HTTP address (default: 127.0.0.1:AMPC_OPTIMIZER_PORT)."),
+    ] = None,
+) -> None:
+    """What would change if...: the changes applied to the current state, solved by the running
+    optimizer without publishing anything, shown as a diff."""
+    try:
+        body = changes.read_bytes()
+    except OSError as error:
+        raise _fail(f"cannot read {changes}: {error}") from error
+    base = optimizer_url or f"http://127.0.0.1:{Settings().optimizer_port}"
+    answer = _get_json(
+        f"{base}/whatif?time_limit={time_limit}", body, "optimizer", timeout=4 * time_limit + 120
+    )
+    table = Table("", "now", "with the changes")
+    before, after = answer["base"], answer["changed"]
+    table.add_row("status", before["status"], after["status"])
+    table.add_row("coverage", f"{before['coverage']:.1%}", f"{after['coverage']:.1%}")
+    table.add_row("demands short", str(before["demands_short"]), str(after["demands_short"]))
+    for name in ("weighted_shortfall", "weighted_lateness", "cost_cents"):
+        table.add_row(name, f"{before['objective'][name]:,.0f}", f"{after['objective'][name]:,.0f}")
+    console.print(table)
+    worse = {k: v for k, v in answer["shortfall_delta"].items() if v}
+    for demand_id, delta in sorted(worse.items(), key=lambda kv: -abs(kv[1]))[:10]:
+        console.print(f"  {demand_id}: shortfall {'+' if delta > 0 else ''}{delta:,} rounds")
+    moves = answer["orders_that_would_move"]
+    console.print(
+        f"{answer['rounds_moved']:,} rounds move; {len(moves)} production order(s) would change"
+    )
+    for move in moves[:15]:
+        console.print(
+            f"  {move['change']}: {move['order_id']} ({move.get('quantity', '-')} rounds)"
+        )
 
 
 @app.command("demands")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from pydantic import Field
@@ -40,5 +41,51 @@ class Settings(BaseSettings):
         gt=0,
         description="How long the ledger lets an event wait for the entity it refers to "
         "before refusing it (UNKNOWN_ENTITY).",
+    )
+    optimizer_port: int = Field(
+        default=6068, ge=0, le=65535, description="HTTP: what-if, latest plan, metrics."
+    )
+    tracker_port: int = Field(default=6069, ge=0, le=65535, description="HTTP: metrics, health.")
+    replan_window_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=600,
+        description="How long routine triggers wait to be planned together (urgent: at once).",
+    )
+    replan_time_limit_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Solver seconds per re-plan (all levels)."
+    )
+    state_wait_s: float = Field(
+        default=15.0,
+        ge=0,
+        le=600,
+        description="How long a re-plan waits for the ledger's state to show the events that "
+        "triggered it before it plans with what it has (and says so).",
+    )
+    plan_start_week: dt.date | None = Field(
+        default=None,
+        description="First week of the planning horizon; when unset, the current ISO week.",
+    )
+    plan_weeks: int = Field(default=52, ge=1, le=260, description="Weeks in the horizon.")
+    frozen_horizon_weeks: int = Field(
+        default=4, ge=0, le=52, description="Weeks whose production orders a re-plan never moves."
+    )
+    transit_file: Path | None = Field(
+        default=None,
+        description="JSON transit table (weeks between nations); default: ampc's built-in table.",
+    )
+    slip_threshold_weeks: int = Field(
+        default=2,
+        ge=0,
+        le=52,
+        description="A shipment arriving this many weeks after its demand is due (or after the "
+        "plan's arrival, whichever is later) raises DELIVERY_SLIPPED.",
+    )
+    behind_threshold_percent: float = Field(
+        default=10.0,
+        gt=0,
+        le=100,
+        description="A plant line behind its planned production by more than this share "
+        "raises PLANT_BEHIND_PLAN and asks for a re-plan.",
     )
     log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")

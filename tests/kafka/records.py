@@ -62,6 +62,9 @@ async def read_until(
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
+        # Plans and orders are written in transactions: never count an aborted one.
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=16 * 1024 * 1024,
     )
     await consumer.start()
     records: list[Read] = []
@@ -100,7 +103,35 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition,
         await consumer.stop()
 
 
-async def read_all(bootstrap: str, topics: list[str]) -> list[Read]:
-    """Every record the topics hold right now."""
-    total = sum((await end_offsets(bootstrap, topics)).values())
-    return await read_until(bootstrap, topics, lambda records: len(records) >= total)
+async def read_all(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> list[Read]:
+    """Every committed record the topics hold right now (read until each partition's position
+    reaches its end offset: transaction markers take offsets but are no records)."""
+    ends = await end_offsets(bootstrap, topics)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    await consumer.start()
+    records: list[Read] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        consumer.assign(list(ends))
+        await consumer.seek_to_beginning(*ends)
+        pending = {tp for tp, end in ends.items() if end > 0}
+        while pending:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topics} to their end in {timeout_s:.0f} s")
+            batches = await consumer.getmany(*pending, timeout_ms=500)
+            for tp, messages in batches.items():
+                for m in messages:
+                    records.append(
+                        Read(tp.topic, tp.partition, m.offset, m.key, m.value, dict(m.headers))
+                    )
+            for tp in list(pending):
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+    finally:
+        await consumer.stop()
+    return records

@@ -536,8 +536,27 @@ class DemandOutlook(Part):
     reasons: Annotated[list[ShortText], Field(max_length=20)] = []
 
 
+class PlannedAllocation(Part):
+    """Rounds of a product from a source (a plant's line or a stock offer), made or released in
+    a week and arriving at the recipient in a later week; `demand_id` None is a lot's surplus."""
+
+    source_kind: Annotated[str, Field(pattern=r"^(line|offer)$")]
+    source_id: EntityId
+    plant_id: EntityId | None = None
+    origin: NationCode
+    product: ProductCode
+    production_week: Week
+    arrival_week: Week
+    demand_id: EntityId | None = None
+    quantity: Rounds
+    unit_price_cents: Cents
+    frozen: bool = False
+
+
 class PlanPublished(Event):
-    """A new plan: its inputs, solver verdict, objective terms and per-demand outlook."""
+    """A new plan: its inputs (state-topic offsets, snapshot digest, solver settings), solver
+    verdict, objective terms, per-demand outlook and every allocation, so that tracker and
+    replay need nothing but this record."""
 
     family: ClassVar[Family] = Family.PLAN
     name: ClassVar[str] = "published"
@@ -546,11 +565,18 @@ class PlanPublished(Event):
     version: Annotated[int, Field(ge=1)]
     trigger: ShortText
     input_offsets: Annotated[dict[str, Annotated[int, Field(ge=0)]], Field(max_length=5000)]
+    snapshot_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    solver_settings: Annotated[dict[str, str | int | float], Field(max_length=50)] = {}
+    horizon_start: Week | None = None
+    weeks: Annotated[int, Field(ge=1, le=520)] | None = None
+    frozen_horizon_weeks: Annotated[int, Field(ge=0, le=52)] = 0
     solver_status: SolverStatus
-    status_message: ShortText | None = None
+    status_message: LongText | None = None
     objective: ObjectiveTerms
     gap: Annotated[float, Field(ge=0)] | None = None
+    solve_seconds: Annotated[float, Field(ge=0)] = 0.0
     demands: Annotated[list[DemandOutlook], Field(max_length=20_000)]
+    allocations: Annotated[list[PlannedAllocation], Field(max_length=500_000)] = []
     money_committed_cents: Annotated[dict[str, Cents], Field(max_length=1000)] = {}
 
     def entity_id(self) -> str:

@@ -180,6 +180,11 @@ def check_plan(snapshot: Snapshot, plan: Plan) -> CheckReport:
         pool_spent[demand.pool_id] += a.quantity * price
 
     # capacity per line and week, after ramp-up and disruptions
+    committed_on_line: dict[str, dict[int, int]] = defaultdict(dict)
+    for order in snapshot.committed_orders:
+        w = index(order.production_week)
+        line_weeks = committed_on_line[order.source_id]
+        line_weeks[w] = line_weeks.get(w, 0) + order.quantity
     for plant in snapshot.plants:
         for line in plant.lines:
             calendar = sorted(line.capacity_calendar, key=lambda s: s.from_week)
@@ -196,6 +201,8 @@ def check_plan(snapshot: Snapshot, plan: Plan) -> CheckReport:
                         dis.to_week
                     ):
                         rate *= 1.0 - dis.fraction_lost
+                # committed orders stand even where a later disruption cut the line
+                rate = max(rate, committed_on_line.get(line.id, {}).get(w, 0))
                 if made > math.floor(rate + 1e-9):
                     report.add(
                         "line_capacity",

@@ -149,6 +149,16 @@ class PlanningModel:
         return bool(self.lot_source.size) or (integral_flows and self.n_flows > 0)
 
 
+def committed_per_line_week(snapshot: Snapshot) -> dict[str, dict[int, int]]:
+    """Rounds of committed orders per line id and week index."""
+    out: dict[str, dict[int, int]] = {}
+    for order in snapshot.committed_orders:
+        weeks = out.setdefault(order.source_id, {})
+        w = snapshot.week_index(order.production_week)
+        weeks[w] = weeks.get(w, 0) + order.quantity
+    return out
+
+
 def line_capacity(snapshot: Snapshot) -> tuple[list[str], dict[str, str], FloatArray]:
     """Rounds per week of every line after ramp-up and disruptions: (line ids, line -> plant,
     array [line, week]) rounded down to whole rounds."""
@@ -156,6 +166,7 @@ def line_capacity(snapshot: Snapshot) -> tuple[list[str], dict[str, str], FloatA
     ids: list[str] = []
     plant_of: dict[str, str] = {}
     rows: list[FloatArray] = []
+    committed = committed_per_line_week(snapshot)
     for plant in snapshot.plants:
         for line in plant.lines:
             cap = np.zeros(weeks)
@@ -168,6 +179,10 @@ def line_capacity(snapshot: Snapshot) -> tuple[list[str], dict[str, str], FloatA
                 hi = min(weeks - 1, snapshot.week_index(dis.to_week))
                 if lo <= hi:
                     cap[lo : hi + 1] *= 1.0 - dis.fraction_lost
+            # Committed orders stand even where a disruption (or a lower calendar) came after
+            # them: the plant is held to its commitment, the tracker sees what is not made.
+            for w, quantity in committed.get(line.id, {}).items():
+                cap[w] = max(cap[w], quantity)
             ids.append(line.id)
             plant_of[line.id] = plant.id
             rows.append(np.floor(cap + 1e-9))

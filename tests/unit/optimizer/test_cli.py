@@ -70,9 +70,10 @@ def test_bad_snapshot_gives_one_line_naming_the_field(tmp_path: Path) -> None:
 
 
 def test_infeasible_input_gives_an_honest_plan_not_a_traceback(tmp_path: Path) -> None:
+    # A committed order for more rounds than its demand asks: no plan can honour both.
     snap = snapshot(
         frozen_horizon_weeks=1,
-        plants=[plant("P", "DE", line("L", 10, {"155-HE": 100}))],
+        plants=[plant("P", "DE", line("L", 1000, {"155-HE": 100}))],
         demands=[demand("A", 100, 3)],
         committed_orders=[
             {
@@ -80,7 +81,7 @@ def test_infeasible_input_gives_an_honest_plan_not_a_traceback(tmp_path: Path) -
                 "product": "155-HE",
                 "production_week": "2027-01-04",
                 "demand_id": "A",
-                "quantity": 50,
+                "quantity": 150,
             }
         ],
     )

@@ -266,11 +266,13 @@ def test_committed_order_outside_frozen_horizon_is_rejected() -> None:
         )
 
 
-def test_committed_orders_beyond_capacity_give_an_honest_infeasible_plan() -> None:
+def test_committed_orders_stand_beyond_a_cut_capacity_and_leave_no_room() -> None:
+    # The line makes 10 a week, but 50 were committed before a disruption cut it: the commitment
+    # stands (the tracker sees what is not made), and nothing more is planned on that week.
     snap = snapshot(
         frozen_horizon_weeks=1,
         plants=[plant("P", "DE", line("L", 10, {"155-HE": 100}))],
-        demands=[demand("A", 100, 3)],
+        demands=[demand("A", 100, 3), demand("B", 100, 3)],
         committed_orders=[
             {
                 "source_id": "L",
@@ -282,5 +284,7 @@ def test_committed_orders_beyond_capacity_give_an_honest_infeasible_plan() -> No
         ],
     )
     plan = solve_checked(snap)
-    assert plan.status == "INFEASIBLE"
-    assert plan.allocations == []
+    assert plan.status == "OPTIMAL"
+    week0 = [a for a in plan.allocations if a.production_week == snap.week_date(0)]
+    assert [(a.demand_id, a.quantity, a.frozen) for a in week0] == [("A", 50, True)]
+    assert any(a.production_week > snap.week_date(0) for a in plan.allocations)

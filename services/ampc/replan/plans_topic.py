@@ -1,0 +1,151 @@
+"""Reading the plans topic: the plan in force, a plan by version, and a follower.
+
+Plans are published in transactions (with their production orders), so every reader here reads
+committed records only. A plan record can be several MiB: fetch sizes are raised to match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from ampc.contract.envelope import ContractViolation, decode
+from ampc.contract.events import PlanPublished
+
+log = logging.getLogger(__name__)
+
+PLAN_BYTES = 16 * 1024 * 1024
+_PLAN_TYPES = frozenset({PlanPublished.event_type()})
+
+
+def plan_consumer(bootstrap: str, client_id: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        client_id=client_id,
+        max_partition_fetch_bytes=PLAN_BYTES,
+        fetch_max_bytes=PLAN_BYTES * 2,
+    )
+
+
+def read_plan_record(value: bytes | None, headers: list[tuple[str, bytes]]) -> PlanPublished | None:
+    """The plan in a plans-topic record, or None (logged) when it is not a readable plan."""
+    try:
+        envelope = decode(None, value, headers, allowed_types=_PLAN_TYPES)
+    except ContractViolation as violation:
+        log.error("unreadable plan record: %s", violation)
+        return None
+    assert isinstance(envelope.payload, PlanPublished)
+    return envelope.payload
+
+
+async def _read_range(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int
+) -> list[PlanPublished]:
+    consumer.seek(tp, start)
+    plans: list[PlanPublished] = []
+    idle = 0
+    while await consumer.position(tp) < end and idle < 3:
+        # Under read_committed the position stops before an open transaction: give up after
+        # a few empty fetches rather than wait for it.
+        batch = await consumer.getmany(tp, timeout_ms=500)
+        idle = 0 if batch else idle + 1
+        for record in batch.get(tp, []):
+            if record.offset >= end:
+                break
+            plan = read_plan_record(record.value, list(record.headers))
+            if plan is not None:
+                plans.append(plan)
+    return plans
+
+
+async def latest_plan(
+    bootstrap: str, topic: str, *, version: int | None = None
+) -> PlanPublished | None:
+    """The last committed plan on the topic (or the plan with `version`), None if there is none.
+
+    Reads backwards in growing windows from the end, so the plan in force costs one small read
+    however long the topic is.
+    """
+    consumer = plan_consumer(bootstrap, "ampc-plan-reader")
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        beginning = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        window = 16
+        upper = end
+        while upper > beginning:
+            lower = max(beginning, upper - window)
+            plans = await _read_range(consumer, tp, lower, upper)
+            if version is not None:
+                found = [p for p in plans if p.version == version]
+                if found:
+                    return found[-1]
+            elif plans:
+                return max(plans, key=lambda p: p.version)
+            upper, window = lower, window * 4
+        return None
+    finally:
+        await consumer.stop()
+
+
+class PlanFollower:
+    """Keeps the newest committed plan of the topic; calls `on_plan` for each new one."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        on_plan: Callable[[PlanPublished], None] | None = None,
+        client_id: str = "ampc-plan-follower",
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.on_plan = on_plan
+        self.client_id = client_id
+        self.plan: PlanPublished | None = None
+        self.ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        consumer = plan_consumer(self.bootstrap, self.client_id)
+        await consumer.start()
+        tp = TopicPartition(self.topic, 0)
+        consumer.assign([tp])
+        # Follow from the end as it was before the plan in force is read: a plan published in
+        # between is seen twice (and kept once), never missed.
+        start = (await consumer.end_offsets([tp]))[tp]
+        self.plan = await latest_plan(self.bootstrap, self.topic)
+        if self.plan is not None and self.on_plan is not None:
+            self.on_plan(self.plan)
+        self.ready.set()
+        self._task = asyncio.create_task(self._follow(consumer, tp, start), name=self.client_id)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _follow(self, consumer: AIOKafkaConsumer, tp: TopicPartition, start: int) -> None:
+        try:
+            consumer.seek(tp, start)
+            while True:
+                batch = await consumer.getmany(tp, timeout_ms=500)
+                for record in batch.get(tp, []):
+                    plan = read_plan_record(record.value, list(record.headers))
+                    if plan is None:
+                        continue
+                    if self.plan is None or plan.version > self.plan.version:
+                        self.plan = plan
+                        if self.on_plan is not None:
+                            self.on_plan(plan)
+        finally:
+            await consumer.stop()
