@@ -311,6 +311,15 @@ def plan_replay(
     raise typer.Exit(code=1)
 
 
+@serve_app.command("tracker")
+def serve_tracker(bootstrap: Bootstrap = None) -> None:
+    """Compare reality with the plan: alerts, and re-plan requests when plants fall behind
+    (metrics on AMPC_TRACKER_PORT)."""
+    from ampc.tracker.service import serve
+
+    serve(_service_settings(bootstrap))
+
+
 LedgerUrl = Annotated[
     str | None,
     typer.Option(

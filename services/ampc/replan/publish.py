@@ -9,6 +9,7 @@ committed inside the frozen horizon.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ampc.contract.events import (
@@ -19,7 +20,7 @@ from ampc.contract.events import (
     SolverStatus,
 )
 from ampc.optimizer.plan import Plan, SolverSettings
-from ampc.optimizer.snapshot import PlannedFlow, PreviousPlan, Snapshot
+from ampc.optimizer.snapshot import PRIORITY_WEIGHT, PlannedFlow, PreviousPlan, Snapshot
 
 _TEXT = 200
 
@@ -101,13 +102,22 @@ class PreviousInputs:
     notes: list[str] = field(default_factory=list)
 
 
-def previous_plan_inputs(previous: PlanPublished | None, snapshot: Snapshot) -> PreviousInputs:
+ProducedKey = tuple[str, str, dt.date]  # line source id, product, week
+
+
+def previous_plan_inputs(
+    previous: PlanPublished | None,
+    snapshot: Snapshot,
+    produced: Mapping[ProducedKey, int] | None = None,
+) -> PreviousInputs:
     """The churn reference and the frozen orders, for a snapshot of the same horizon.
 
     Frozen flows are production on plant lines inside the frozen horizon. A flow whose demand
     or line is no longer in the snapshot (cancelled, fulfilled, withdrawn) cannot be a fixed
     input; it is left out and named in the notes. A demand's frozen flows are cut down to its
-    open quantity (what arrived since cannot be made again).
+    open quantity (what arrived since cannot be made again). Where the plant has reported what
+    a line made of a product in a week (`produced`), that is what the frozen orders of that
+    week deliver: shared out to the most urgent, earliest-due demands first.
     """
     if previous is None:
         return PreviousInputs()
@@ -120,7 +130,13 @@ def previous_plan_inputs(previous: PlanPublished | None, snapshot: Snapshot) -> 
     committed: list[PlannedFlow] = []
     notes: list[str] = []
     room = {d.id: d.quantity for d in snapshot.demands}
-    for a in previous.allocations:
+    made = dict(produced or {})
+    rank = {d.id: (-PRIORITY_WEIGHT[d.priority], d.due_week, d.id) for d in snapshot.demands}
+    ordered = sorted(
+        previous.allocations,
+        key=lambda a: (a.source_id, a.product, a.production_week, rank.get(a.demand_id or "", ())),
+    )
+    for a in ordered:
         if a.demand_id is None or a.source_id not in sources or a.demand_id not in demands:
             if a.source_kind == "line" and start <= a.production_week < end:
                 notes.append(
@@ -141,6 +157,10 @@ def previous_plan_inputs(previous: PlanPublished | None, snapshot: Snapshot) -> 
         flows.append(flow)
         if a.source_kind == "line" and a.production_week < end:
             quantity = min(a.quantity, room[a.demand_id])
+            key = (a.source_id, a.product, a.production_week)
+            if key in made:
+                quantity = min(quantity, made[key])
+                made[key] -= quantity
             if quantity <= 0:
                 continue
             room[a.demand_id] -= quantity

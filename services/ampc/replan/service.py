@@ -45,12 +45,9 @@ from ampc.contract.events import (
     Severity,
 )
 from ampc.contract.types import Priority
-from ampc.ledger.fold import state_from_json
-from ampc.ledger.state import DemandState, EntityKind, EntityState
-from ampc.optimizer.from_ledger import States
+from ampc.ledger.state import DemandState, EntityKind
 from ampc.optimizer.plan import Plan, SolverSettings
 from ampc.optimizer.whatif import ChangeSet
-from ampc.platform.replica import CompactedReplica
 from ampc.platform.topics import TopicRegistry
 from ampc.replan import metrics
 from ampc.replan.orders import LineRef, frozen_moves, order_changes, orders_of
@@ -58,6 +55,7 @@ from ampc.replan.plans_topic import PLAN_BYTES, latest_plan
 from ampc.replan.publish import frozen_until, plan_event
 from ampc.replan.snapshots import Horizon, PlanningInput, planning_input
 from ampc.replan.solving import SolverPool
+from ampc.replan.states import state_replica, states_of
 from ampc.replan.triggers import Coalescer, Trigger, TriggerKind, describe, trigger_for
 from ampc.settings import Settings
 
@@ -66,23 +64,6 @@ log = logging.getLogger(__name__)
 SOURCE = "/ampc/optimizer"
 SESSION_TIMEOUT_MS = 6000  # the broker's smallest allowed: the standby takes over soonest
 RETRY_AFTER_FAILURE_S = 30.0
-
-
-def state_replica(settings: Settings, client_id: str) -> CompactedReplica[EntityState]:
-    """A replica of every `ampc.state.<kind>` topic."""
-    registry = TopicRegistry(settings)
-    kinds = {registry.state(kind.value): kind for kind in EntityKind}
-    return CompactedReplica(
-        settings.bootstrap_servers or "",
-        list(kinds),
-        lambda topic, value: state_from_json(kinds[topic], value),
-        client_id=client_id,
-    )
-
-
-def states_of(replica: CompactedReplica[EntityState], registry: TopicRegistry) -> States:
-    """A copy of the replica's states by kind (the replica keeps changing underneath)."""
-    return {kind: dict(replica.values[registry.state(kind.value)]) for kind in EntityKind}
 
 
 def plan_summary(plan: PlanPublished | None, active: bool) -> dict[str, Any]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ampc.contract.events import PlanPublished
 from ampc.ledger.state import EntityKind, PlantState
 from ampc.optimizer import snapshot as sn
 from ampc.optimizer.from_ledger import States, line_source_ids, snapshot_from_states
 from ampc.replan.orders import LineRef
-from ampc.replan.publish import previous_plan_inputs
+from ampc.replan.publish import ProducedKey, previous_plan_inputs
 from ampc.settings import Settings
 
 
@@ -82,16 +83,44 @@ def planning_input(
         frozen_horizon_weeks=horizon.frozen_weeks,
         transit=horizon.transit,
     )
-    carried = previous_plan_inputs(previous, assembly.snapshot)
-    snapshot = assembly.snapshot
+    produced = reported_production(states, horizon)
+    carried = previous_plan_inputs(previous, assembly.snapshot, produced)
+    data = assembly.snapshot.model_dump()
+    _close_reported_weeks(data, produced)
     if carried.previous_plan is not None:
-        snapshot = sn.Snapshot.model_validate(
-            {
-                **snapshot.model_dump(),
-                "previous_plan": carried.previous_plan.model_dump(),
-                "committed_orders": [o.model_dump() for o in carried.committed_orders],
-            }
-        )
+        data["previous_plan"] = carried.previous_plan.model_dump()
+        data["committed_orders"] = [o.model_dump() for o in carried.committed_orders]
+    snapshot = sn.Snapshot.model_validate(data)
     return PlanningInput(
         snapshot=snapshot, lines=line_refs(states), notes=assembly.notes + carried.notes
     )
+
+
+def reported_production(states: States, horizon: Horizon) -> dict[ProducedKey, int]:
+    """Rounds reported per (line source id, product, week) inside the horizon."""
+    plants = [p for p in states.get(EntityKind.PLANTS, {}).values() if isinstance(p, PlantState)]
+    source_of = line_source_ids(plants)
+    end = horizon.start_week + dt.timedelta(weeks=horizon.weeks)
+    produced: dict[ProducedKey, int] = {}
+    for plant in plants:
+        for (line_id, product, week), quantity in plant.weekly_production().items():
+            if horizon.start_week <= week < end:
+                key = (source_of[(plant.plant_id, line_id)], product, week)
+                produced[key] = produced.get(key, 0) + quantity
+    return produced
+
+
+def _close_reported_weeks(data: dict[str, Any], produced: dict[ProducedKey, int]) -> None:
+    """A week a line has reported is over: nothing more can be made in it. Its committed
+    orders (cut to what was made) still stand, as committed orders do over any disruption."""
+    closed: dict[str, set[dt.date]] = {}
+    for line_id, _product, week in produced:
+        closed.setdefault(line_id, set()).add(week)
+    for plant in data["plants"]:
+        for line in plant["lines"]:
+            for week in sorted(closed.get(line["id"], ())):
+                plant["disruptions"].append(
+                    sn.Disruption(
+                        from_week=week, to_week=week, fraction_lost=1.0, line_id=line["id"]
+                    ).model_dump()
+                )

@@ -1,0 +1,212 @@
+"""The tracker (`ampc serve tracker`): the plan in force against reality, continuously.
+
+It follows the plans topic and keeps a replica of the ledger's state topics; whenever either
+changes (debounced), it evaluates the pure rules of `tracker.rules`, publishes each new alert
+once to `ampc.alerts`, and for drift that makes the plan wrong writes a re-plan request to the
+optimizer's trigger topic. Alerts already on the topic are read at start, so a restarted
+tracker does not raise them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
+from ampc.contract.envelope import ContractViolation, decode, encode
+from ampc.contract.events import AlertRaised, PlanPublished
+from ampc.platform.topics import TopicRegistry
+from ampc.replan.metrics import ALERTS
+from ampc.replan.plans_topic import PlanFollower
+from ampc.replan.states import state_replica, states_of
+from ampc.replan.triggers import Trigger, TriggerKind
+from ampc.settings import Settings
+from ampc.tracker.rules import Thresholds, evaluate
+
+log = logging.getLogger(__name__)
+
+SOURCE = "/ampc/tracker"
+DEBOUNCE_S = 1.0
+
+EVALUATIONS = Counter(
+    "ampc_tracker_evaluations_total", "Times the tracker compared plan and state."
+)
+REPLANS = Counter(
+    "ampc_tracker_replan_requests_total", "Re-plan requests the tracker sent to the optimizer."
+)
+
+
+async def raised_alert_ids(bootstrap: str, topic: str) -> set[str]:
+    """Ids of every alert on the alerts topic (one partition), read to its end."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    await consumer.start()
+    ids: set[str] = set()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        await consumer.seek_to_beginning(tp)
+        idle = 0
+        while await consumer.position(tp) < end and idle < 5:
+            batch = await consumer.getmany(tp, timeout_ms=500)
+            idle = 0 if batch else idle + 1
+            for record in batch.get(tp, []):
+                try:
+                    payload = decode(record.key, record.value, record.headers).payload
+                except ContractViolation:
+                    continue
+                if isinstance(payload, AlertRaised):
+                    ids.add(payload.alert_id)
+    finally:
+        await consumer.stop()
+    return ids
+
+
+class TrackerService:
+    def __init__(self, settings: Settings) -> None:
+        if not settings.bootstrap_servers:
+            raise ValueError("settings.bootstrap_servers must be set")
+        self.settings = settings
+        self.bootstrap = settings.bootstrap_servers
+        self.registry = TopicRegistry(settings)
+        self.thresholds = Thresholds(
+            slip_weeks=settings.slip_threshold_weeks,
+            behind_percent=settings.behind_threshold_percent,
+        )
+        self.replica = state_replica(settings, f"{settings.topic_prefix}-tracker-replica")
+        self.changed = asyncio.Event()
+        self.follower = PlanFollower(
+            self.bootstrap,
+            self.registry.plans,
+            on_plan=lambda _plan: self.changed.set(),
+            client_id=f"{settings.topic_prefix}-tracker-plans",
+        )
+        self.raised: set[str] = set()
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        runner = await self._start_web()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all"
+        )
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await producer.start()
+            self.raised = await raised_alert_ids(self.bootstrap, self.registry.alerts)
+            await self.replica.start()
+            await self.replica.ready.wait()
+            await self.follower.start()
+            tasks = [
+                asyncio.create_task(self._watch_state(), name="state-watch"),
+                asyncio.create_task(self._judge(producer), name="judge"),
+            ]
+            log.info("tracker ready (%d alerts already raised)", len(self.raised))
+            stopped = asyncio.create_task(self.stopping.wait())
+            done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                error = None if task is stopped else task.exception()
+                if error is not None:
+                    raise error
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.follower.stop()
+            await self.replica.stop()
+            await producer.stop()
+            await runner.cleanup()
+
+    async def _watch_state(self) -> None:
+        while True:
+            async with self.replica.changed:
+                await self.replica.changed.wait()
+            self.changed.set()
+
+    async def _judge(self, producer: AIOKafkaProducer) -> None:
+        self.changed.set()
+        while True:
+            await self.changed.wait()
+            await asyncio.sleep(DEBOUNCE_S)  # a burst of state changes is judged once
+            self.changed.clear()
+            plan = self.follower.plan
+            if plan is not None:
+                await self._judge_plan(producer, plan)
+
+    async def _judge_plan(self, producer: AIOKafkaProducer, plan: PlanPublished) -> None:
+        EVALUATIONS.inc()
+        findings = evaluate(plan, states_of(self.replica, self.registry), self.thresholds)
+        fresh = [f for f in findings if f.alert.alert_id not in self.raised]
+        if not fresh:
+            return
+        sends = []
+        for finding in fresh:
+            record = encode(finding.alert, source=SOURCE, event_id=finding.alert.alert_id)
+            sends.append(
+                await producer.send(
+                    self.registry.alerts, record.value, key=record.key, headers=record.headers
+                )
+            )
+        drift = [f.alert for f in fresh if f.replan]
+        if drift:
+            trigger = Trigger(
+                trigger_id=f"tracker:{drift[0].alert_id}"[:200],
+                kind=TriggerKind.TRACKER,
+                urgent=False,
+                reason=(drift[0].message if len(drift) == 1 else f"{len(drift)} lines behind plan")[
+                    :200
+                ],
+                created_at=dt.datetime.now(dt.UTC),
+            )
+            sends.append(
+                await producer.send(
+                    self.registry.optimizer_triggers,
+                    trigger.dump(),
+                    key=trigger.kind.value.encode(),
+                )
+            )
+        await asyncio.gather(*sends)
+        for finding in fresh:
+            self.raised.add(finding.alert.alert_id)
+            ALERTS.labels(service="tracker", kind=finding.alert.kind.value).inc()
+            log.warning("alert %s: %s", finding.alert.kind.value, finding.alert.message)
+        if drift:
+            REPLANS.inc()
+
+    async def _start_web(self) -> web.AppRunner:
+        async def metrics(request: web.Request) -> web.Response:
+            return web.Response(
+                body=generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0]
+            )
+
+        async def healthz(request: web.Request) -> web.Response:
+            return web.json_response({"service": "tracker", "status": "alive"})
+
+        app = web.Application()
+        app.router.add_get("/metrics", metrics)
+        app.router.add_get("/healthz", healthz)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.settings.tracker_port).start()
+        return runner
+
+
+def serve(settings: Settings) -> None:
+    """Run the tracker in the foreground until SIGTERM/SIGINT."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    asyncio.run(TrackerService(settings).run())
