@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ampc.contract import events as ev
@@ -30,7 +31,7 @@ def replan_settings(settings: Settings, **more: Any) -> Settings:
     )
 
 
-async def send(settings: Settings, events: list[tuple[str, ev.Event]]) -> None:
+async def send(settings: Settings, events: Sequence[tuple[str, ev.Event]]) -> None:
     registry = TopicRegistry(settings)
     await produce(
         settings.bootstrap_servers or "",

@@ -135,3 +135,76 @@ async def test_what_if_over_http_changes_nothing_published(
 
     after = await read_all(settings.bootstrap_servers or "", [TopicRegistry(settings).plans])
     assert len(after) == len(plans), "a what-if published a plan"
+
+
+async def test_a_disruption_re_plans_around_it_and_frozen_orders_do_not_move(
+    test_settings: Settings, services: Services
+) -> None:
+    settings = replan_settings(test_settings)
+    await start_stack(settings, services)
+    await send(settings, [*world(), ("CZ", demand_event("D-1", 12_000, due=7, priority="HIGH"))])
+    first = (
+        await wait_for_plan(
+            settings, lambda ps: any(any(d.demand_id == "D-1" for d in p.demands) for p in ps)
+        )
+    )[-1]
+    frozen_end = week(2)
+    frozen_first = sorted(
+        (a.source_id, a.production_week, a.demand_id, a.quantity)
+        for a in first.allocations
+        if a.production_week < frozen_end
+    )
+    assert any(source == "CZ-L1" for source, *_ in frozen_first)
+
+    fire = ev.PlantDisrupted(
+        plant_id="CZ-VLASIM",
+        nation="CZ",
+        disruption_id="FIRE",
+        from_week=week(0),
+        to_week=week(11),
+        capacity_lost_percent=100,
+        cause="fire in the filling hall",
+    )
+    await send(settings, [("CZ", fire)])
+    plans = await wait_for_plan(settings, lambda ps: any("disrupted" in p.trigger for p in ps))
+    second = next(p for p in plans if "disrupted" in p.trigger)
+    assert second.version > first.version
+    frozen_second = sorted(
+        (a.source_id, a.production_week, a.demand_id, a.quantity)
+        for a in second.allocations
+        if a.production_week < frozen_end
+        and (a.source_id, a.production_week) in {(s, w) for s, w, *_ in frozen_first}
+    )
+    assert frozen_second == frozen_first
+    assert not [
+        a for a in second.allocations if a.source_id == "CZ-L1" and a.production_week >= frozen_end
+    ]
+
+    orders = await orders_for(settings, ["CZ", "PL"])
+    moved = [
+        o for o in orders if isinstance(o, ev.ProductionOrderRevised | ev.ProductionOrderCancelled)
+    ]
+    assert moved, "the disruption moved no order"
+    issued_weeks = {o.order_id: o.week for o in orders if isinstance(o, ev.ProductionOrderIssued)}
+    assert all(issued_weeks[o.order_id] >= frozen_end for o in moved)
+    assert any(
+        isinstance(o, ev.ProductionOrderCancelled) and o.plant_id == "CZ-VLASIM" for o in moved
+    )
+
+
+async def test_a_burst_of_routine_demands_costs_a_handful_of_solves(
+    test_settings: Settings, services: Services
+) -> None:
+    settings = replan_settings(test_settings, replan_window_s=2.0)
+    await start_stack(settings, services)
+    await send(settings, world())
+    burst = [
+        ("CZ", demand_event(f"D-{n:03d}", 100, due=4 + n % 6, priority="ROUTINE"))
+        for n in range(200)
+    ]
+    await send(settings, burst)
+    plans = await wait_for_plan(
+        settings, lambda ps: any(len(p.demands) == 200 for p in ps), timeout_s=180
+    )
+    assert 1 <= len(plans) <= 5, [p.trigger for p in plans]
+    assert [p.version for p in plans] == list(range(1, len(plans) + 1))
