@@ -17,6 +17,7 @@ from rich.table import Table
 from ampc.contract import documents
 from ampc.optimizer.cli import plan_app, scenario_app
 from ampc.platform import broker
+from ampc.platform.processes import die_with_parent
 from ampc.platform.topics import TopicRegistry, apply_topics
 from ampc.settings import Settings
 
@@ -201,7 +202,7 @@ def demo(
 ) -> None:
     """The main job: embedded Kafka, gateway and ledger, a scenario streamed through the
     national inboxes, and the plan the resulting state gives, with its explanations."""
-    from ampc.demo.run import run_demo
+    from ampc.demo.run import DemoFailed, run_demo
 
     if size not in ("small", "medium", "large"):
         raise _fail(f"--size {size!r}: choose small, medium or large")
@@ -228,7 +229,7 @@ def demo(
             console=console,
             plan_path=settings.data_dir / "demo-plan.json",
         )
-    except TimeoutError as error:
+    except (TimeoutError, DemoFailed) as error:
         raise _fail(str(error)) from error
     finally:
         if keep_running:
@@ -253,6 +254,7 @@ def serve_gateway(bootstrap: Bootstrap = None) -> None:
     from ampc.gateway.app import build_gateway
     from ampc.platform.streaming import run_worker
 
+    die_with_parent()
     settings = _service_settings(bootstrap)
     run_worker(build_gateway(settings), settings.log_level)
 
@@ -263,6 +265,7 @@ def serve_ledger(bootstrap: Bootstrap = None) -> None:
     from ampc.ledger.app import build_ledger
     from ampc.platform.streaming import run_worker
 
+    die_with_parent()
     settings = _service_settings(bootstrap)
     run_worker(build_ledger(settings), settings.log_level)
 

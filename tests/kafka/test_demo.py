@@ -17,11 +17,6 @@ from ampc.platform import broker
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.slow]
 
 
-@pytest.mark.skip(
-    reason="known intermittent bug: in about one run in four a few entities never reach their "
-    "final version in the ledger's state topics and the demo waits until its time-out; the demo "
-    "now names the incomplete entities. Un-skip once that is found and fixed."
-)
 def test_demo_streams_the_scenario_and_plans_from_the_ledger(tmp_path: Path) -> None:
     port = next(
         base

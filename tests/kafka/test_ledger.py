@@ -158,3 +158,59 @@ async def test_same_event_twice_is_applied_once(
     body = http_json(test_settings.ledger_port, "/pools/P-1")[1]
     assert body["paid_cents"] == 500
     assert body["version"] == 3
+
+
+async def test_events_parked_as_the_ledger_starts_are_applied(
+    test_settings: Settings, services: Callable[[str], ServiceProcess]
+) -> None:
+    # The demo bug: faust created the parking table's changelog itself as the ledger joined
+    # its group, the join's metadata could miss it, and then every event that had to wait for
+    # its pool was lost (faust acks the record an agent crashed on). The registry now creates
+    # every changelog beforehand, and a record that cannot be processed is dead-lettered.
+    bootstrap = test_settings.bootstrap_servers or ""
+    registry = TopicRegistry(test_settings)
+    await apply_topics(bootstrap, registry.specs)
+    services("gateway")
+    ledger = services("ledger")
+    early = []
+    for donor in ("DK", "NL", "SE"):
+        contribution = f"P-EARLY-{donor}"
+        early += [
+            (
+                registry.inbox(donor),
+                encode(
+                    ev.ContributionPledged(
+                        pool_id="P-EARLY",
+                        contribution_id=contribution,
+                        donor=donor,
+                        amount_cents=1000,
+                    ),
+                    source=f"/{donor}",
+                ),
+            ),
+            (
+                registry.inbox(donor),
+                encode(
+                    ev.ContributionPaid(
+                        pool_id="P-EARLY",
+                        contribution_id=contribution,
+                        donor=donor,
+                        amount_cents=400,
+                    ),
+                    source=f"/{donor}",
+                ),
+            ),
+        ]
+    await produce(bootstrap, early)
+    # Only once the donors' events are routed does the owner open the pool: all six wait.
+    funding = registry.canonical(ev.Family.FUNDING)
+    await read_until(bootstrap, [funding], lambda records: len(records) >= 6)
+    opened = ev.PoolOpened(pool_id="P-EARLY", owner="CZI", pool_name="Early")
+    await produce(bootstrap, [(registry.inbox("CZI"), encode(opened, source="/czi"))])
+
+    pool = await wait_http(
+        test_settings.ledger_port, "/pools/P-EARLY", lambda body: body["version"] == 7, 90
+    )
+    assert (pool["pledged_cents"], pool["paid_cents"]) == (3000, 1200)
+    log = ledger.log_path.read_text(errors="replace")
+    assert "Crashed" not in log and "PartitionsMismatch" not in log, ledger.log_tail()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ampc.contract.events import Family
 from ampc.contract.parties import PARTICIPATING_NATIONS, Bloc, inbox_parties, memberships_of
-from ampc.platform.topics import TopicRegistry, TopicRole
+from ampc.platform.topics import LEDGER_TABLES, TopicRegistry, TopicRole
 from ampc.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -27,7 +29,9 @@ def test_one_inbox_per_party_and_one_canonical_topic_per_input_family() -> None:
 def test_state_topics_are_compacted_and_others_are_not() -> None:
     registry = TopicRegistry(Settings())
     for spec in registry.specs:
-        compacted = spec.role is TopicRole.STATE or spec.name.endswith(".gateway.owners")
+        compacted = spec.role in (TopicRole.STATE, TopicRole.CHANGELOG) or spec.name.endswith(
+            ".gateway.owners"
+        )
         expected = "compact" if compacted else "delete"
         assert spec.cleanup_policy == expected, spec.name
 
@@ -47,7 +51,23 @@ def test_replication_three_demands_two_in_sync() -> None:
 
 def test_prefix_isolates_tests() -> None:
     names = {s.name for s in TopicRegistry(Settings(topic_prefix="t123")).specs}
-    assert all(name.startswith("t123.") for name in names)
+    # faust names a table's changelog after the app id, "<prefix>-ledger".
+    assert all(name.startswith(("t123.", "t123-ledger-")) for name in names)
+
+
+def test_every_ledger_table_has_its_changelog_declared(tmp_path: Path) -> None:
+    # faust creating a changelog itself as the worker joins its group left the topic out of the
+    # join's metadata now and then; every write to that table then failed (the demo bug).
+    from ampc.ledger.app import build_ledger
+
+    settings = Settings(bootstrap_servers="127.0.0.1:9", data_dir=tmp_path, topic_prefix="t9")
+    registry = TopicRegistry(settings)
+    declared = {s.name: s.partitions for s in registry.by_role(TopicRole.CHANGELOG)}
+    ledger = build_ledger(settings)
+    used = {t.changelog_topic_name: t.partitions for t in ledger.tables.values()}
+    assert used == declared
+    assert len(used) == len(LEDGER_TABLES) == 9
+    assert registry.ledger_changelog("parked") == "t9-ledger-parked-changelog"
 
 
 def test_memberships() -> None:

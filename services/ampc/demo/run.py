@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ampc.contract.envelope import encode
+from ampc.contract.events import EventRejected
 from ampc.demo.feed import Feed, scenario_feed
 from ampc.ledger.fold import state_from_json, touched_entities
 from ampc.ledger.state import EntityKind, EntityState
@@ -32,6 +33,10 @@ from ampc.platform.topics import TopicRegistry
 from ampc.settings import Settings
 
 States = dict[EntityKind, dict[str, EntityState]]
+
+
+class DemoFailed(RuntimeError):
+    """The stack cannot finish the scenario (a service stopped, or an event was refused)."""
 
 
 def expected_versions(feed: Feed) -> Counter[tuple[EntityKind, str]]:
@@ -91,7 +96,17 @@ async def wait_for_state(
     replica: CompactedReplica[EntityState] = CompactedReplica(
         bootstrap, list(kinds), lambda topic, value: state_from_json(kinds[topic], value)
     )
+    # Every event of the feed is valid: a dead letter means that state will never be complete.
+    rejections: CompactedReplica[EventRejected] = CompactedReplica(
+        bootstrap,
+        [registry.deadletter],
+        lambda _topic, value: EventRejected.model_validate_json(value),
+        client_id="ampc-demo-deadletters",
+    )
     await replica.start()
+    await rejections.start()
+    await rejections.ready.wait()
+    earlier = set(rejections.values[registry.deadletter])  # from a previous run on this broker
     deadline = time.monotonic() + timeout_s
     try:
         with console.status("the gateway and the ledger are folding the events...") as status:
@@ -108,9 +123,24 @@ async def wait_for_state(
                 status.update(f"ledger state: {done} of {len(expected)} entities complete")
                 if done == len(expected):
                     return states
+                refused = [
+                    rejected
+                    for key, rejected in rejections.values[registry.deadletter].items()
+                    if key not in earlier
+                ]
+                if refused:
+                    raise DemoFailed(
+                        f"{len(refused)} event(s) of the scenario were dead-lettered, so the "
+                        "state can never be complete: "
+                        + "; ".join(
+                            f"{r.rejected_by} refused {r.original_topic}@{r.original_offset} "
+                            f"from {r.nation}: {r.error_code.value} {r.message}"
+                            for r in refused[:5]
+                        )
+                    )
                 for service in services:
                     if not service.alive():
-                        raise TimeoutError(
+                        raise DemoFailed(
                             f"the {service.name} stopped; the end of its log "
                             f"({service.log_path}):\n{service.log_tail(15)}"
                         )
@@ -130,6 +160,7 @@ async def wait_for_state(
                     )
                 await asyncio.sleep(0.5)
     finally:
+        await rejections.stop()
         await replica.stop()
 
 

@@ -6,11 +6,16 @@ A thin faust adapter around `Judge`: read a record, let the judge decide, send w
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import faust
 
-from ampc.gateway.judge import SERVICE, Judge, Verdict
+from ampc.contract.envelope import ContractViolation
+from ampc.contract.events import RejectionCode
+from ampc.gateway.judge import SERVICE, Decision, Judge, Verdict
+from ampc.platform.deadletter import SourceRecord, dead_letter
 from ampc.platform.metrics import (
     EVENTS_DUPLICATE,
     EVENTS_IN,
@@ -20,7 +25,7 @@ from ampc.platform.metrics import (
 )
 from ampc.platform.replica import CompactedReplica, ReadYourWritesMap
 from ampc.platform.service_views import add_service_views
-from ampc.platform.streaming import create_app, raw_topic, source_of
+from ampc.platform.streaming import create_app, process_or_dead_letter, raw_topic, source_of
 from ampc.platform.topics import TopicRegistry, TopicRole
 from ampc.settings import Settings
 
@@ -65,27 +70,55 @@ def build_gateway(settings: Settings) -> faust.App:
     app.startup_hooks.append(load_owner_book)
     app.shutdown_hooks.append(replica.stop)
 
+    async def carry_out(decision: Decision) -> None:
+        party = decision.party or "unknown"
+        if decision.record is None or decision.topic is None:
+            return
+        await outputs[decision.topic].send(
+            key=decision.record.key,
+            value=decision.record.value,
+            headers=decision.record.headers,
+        )
+        if decision.verdict is Verdict.REJECTED and decision.reason is not None:
+            EVENTS_REJECTED.labels(SERVICE, decision.reason.value, party).inc()
+            EVENTS_OUT.labels(SERVICE, decision.event_type, "deadletter").inc()
+        else:
+            EVENTS_OUT.labels(SERVICE, decision.event_type, "canonical").inc()
+
+    def dead_letter_failure(
+        source: SourceRecord, party: str | None
+    ) -> Callable[[Exception], Awaitable[None]]:
+        async def send(error: Exception) -> None:
+            violation = ContractViolation(
+                RejectionCode.PROCESSING_FAILED,
+                f"the gateway could not route this event ({type(error).__name__}: {error}); "
+                "send it again with a new event id",
+            )
+            record = dead_letter(source, violation, party=party, rejected_by=SERVICE)
+            await outputs[registry.deadletter].send(
+                key=record.key, value=record.value, headers=record.headers
+            )
+            EVENTS_REJECTED.labels(SERVICE, violation.code.value, party or "unknown").inc()
+
+        return send
+
     @app.agent(inboxes)
     async def judge_inbox(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             started = time.perf_counter()
             source = source_of(event)
+            # Judged once: the judge remembers the event id, so judging again would call it a
+            # duplicate. Only the sending is retried.
             decision = judge.judge(source)
-            party = decision.party or "unknown"
-            EVENTS_IN.labels(SERVICE, decision.event_type, party).inc()
+            EVENTS_IN.labels(SERVICE, decision.event_type, decision.party or "unknown").inc()
             if decision.verdict is Verdict.DUPLICATE:
                 EVENTS_DUPLICATE.labels(SERVICE).inc()
-            elif decision.record is not None and decision.topic is not None:
-                await outputs[decision.topic].send(
-                    key=decision.record.key,
-                    value=decision.record.value,
-                    headers=decision.record.headers,
+            else:
+                await process_or_dead_letter(
+                    partial(carry_out, decision),
+                    dead_letter_failure(source, decision.party),
+                    what=f"{source.topic}:{source.partition}@{source.offset}",
                 )
-                if decision.verdict is Verdict.REJECTED and decision.reason is not None:
-                    EVENTS_REJECTED.labels(SERVICE, decision.reason.value, party).inc()
-                    EVENTS_OUT.labels(SERVICE, decision.event_type, "deadletter").inc()
-                else:
-                    EVENTS_OUT.labels(SERVICE, decision.event_type, "canonical").inc()
             PROCESSING_SECONDS.labels(SERVICE).observe(time.perf_counter() - started)
 
     return app

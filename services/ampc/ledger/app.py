@@ -9,7 +9,8 @@ with the reason; replays are recognised by the entities' applied logs and change
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from typing import Any, Final
 
 import faust
@@ -41,8 +42,8 @@ from ampc.platform.metrics import (
     PROCESSING_SECONDS,
 )
 from ampc.platform.service_views import add_service_views
-from ampc.platform.streaming import create_app, raw_topic, source_of
-from ampc.platform.topics import TopicRegistry, TopicRole
+from ampc.platform.streaming import create_app, process_or_dead_letter, raw_topic, source_of
+from ampc.platform.topics import LEDGER_TABLES, TopicRegistry, TopicRole, apply_topics
 from ampc.settings import Settings
 
 SERVICE: Final = "ledger"
@@ -105,6 +106,19 @@ def build_ledger(settings: Settings) -> faust.App:
             partitions=settings.canonical_partitions,
         )
     )
+    changelogs = registry.by_role(TopicRole.CHANGELOG)
+    named = {table.changelog_topic_name for table in app.tables.values()}
+    if {table.name for table in app.tables.values()} != set(LEDGER_TABLES) or named != {
+        spec.name for spec in changelogs
+    }:  # a registry bug, never an input error
+        raise RuntimeError(f"the ledger's changelogs {sorted(named)} are not in the registry")
+
+    async def declare_changelogs() -> None:
+        # Before the worker joins its group: a changelog faust creates itself at that moment
+        # may be missing from the join's metadata, and then every write to its table fails.
+        await apply_topics(settings.bootstrap_servers or "", changelogs)
+
+    app.startup_hooks.append(declare_changelogs)
     add_service_views(app, SERVICE)
     add_read_api(app, registry, settings, recovered=lambda: _recovered(app))
 
@@ -198,15 +212,36 @@ def build_ledger(settings: Settings) -> faust.App:
                     parking.release(key, parked)
                     progress = True
 
+    def dead_letter_failure(source: SourceRecord) -> Callable[[Exception], Awaitable[None]]:
+        async def send(error: Exception) -> None:
+            party = dict(source.headers).get(PARTY_HEADER, b"unknown").decode(errors="replace")
+            violation = ContractViolation(
+                RejectionCode.PROCESSING_FAILED,
+                f"the ledger could not process this event ({type(error).__name__}: {error}); "
+                "it is not in the state",
+            )
+            record = dead_letter(source, violation, party=party, rejected_by=SERVICE)
+            await deadletter.send(key=record.key, value=record.value, headers=record.headers)
+            EVENTS_REJECTED.labels(SERVICE, violation.code.value, party).inc()
+
+        return send
+
+    async def fold_and_release(source: SourceRecord) -> None:
+        outcome = await fold(source)
+        if isinstance(outcome, Applied | Duplicate):
+            # Also after a Duplicate: a crash may have come before the parked retries ran.
+            await retry_parked((source.key or b"").decode())
+
     @app.agent(canonical)
     async def fold_canonical(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             started = time.perf_counter()
             source = source_of(event)
-            outcome = await fold(source)
-            if isinstance(outcome, Applied | Duplicate):
-                # Also after a Duplicate: a crash may have come before the parked retries ran.
-                await retry_parked((source.key or b"").decode())
+            await process_or_dead_letter(
+                partial(fold_and_release, source),
+                dead_letter_failure(source),
+                what=f"{source.topic}:{source.partition}@{source.offset}",
+            )
             PROCESSING_SECONDS.labels(SERVICE).observe(time.perf_counter() - started)
 
     ticks = raw_topic(app, registry.ledger_ticks)
@@ -226,26 +261,33 @@ def build_ledger(settings: Settings) -> faust.App:
                 await fold(parked, retry=True, expire=True)
                 parking.release(key, parked)
 
+    async def draw_from_offer(source: SourceRecord) -> None:
+        envelope = decode(source.key, source.value, source.headers)
+        if not isinstance(envelope.payload, ShipmentDispatched):
+            return
+        party = dict(source.headers).get(PARTY_HEADER, b"unknown").decode(errors="replace")
+        meta = EventMeta(
+            event_id=envelope.event_id,
+            party=party,
+            topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
+            time=envelope.time,
+        )
+        outcome = apply_offer_dispatch(store, envelope.payload, meta)
+        if isinstance(outcome, Rejected):
+            return  # shipped from a plant, not from an offer: nothing to draw
+        offer = ((EntityKind.OFFERS, envelope.payload.source_id),)
+        await settle(source, envelope.payload, party, outcome, touched=offer)
+
     @app.agent(offer_dispatches)
     async def draw_from_offers(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             source = source_of(event)
-            envelope = decode(source.key, source.value, source.headers)
-            if not isinstance(envelope.payload, ShipmentDispatched):
-                continue
-            party = dict(source.headers).get(PARTY_HEADER, b"unknown").decode(errors="replace")
-            meta = EventMeta(
-                event_id=envelope.event_id,
-                party=party,
-                topic=source.topic,
-                partition=source.partition,
-                offset=source.offset,
-                time=envelope.time,
+            await process_or_dead_letter(
+                partial(draw_from_offer, source),
+                dead_letter_failure(source),
+                what=f"{source.topic}:{source.partition}@{source.offset}",
             )
-            outcome = apply_offer_dispatch(store, envelope.payload, meta)
-            if isinstance(outcome, Rejected):
-                continue  # shipped from a plant, not from an offer: nothing to draw
-            offer = ((EntityKind.OFFERS, envelope.payload.source_id),)
-            await settle(source, envelope.payload, party, outcome, touched=offer)
 
     return app

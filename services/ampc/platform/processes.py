@@ -3,13 +3,35 @@ one machine, and how the fault tests SIGKILL a service like a crash would."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Final
 
 from ampc.settings import Settings
+
+PARENT_PID_VARIABLE: Final = "AMPC_PARENT_PID"
+"""Set for a service started by `ServiceProcess`: the pid whose death must end the service."""
+
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def die_with_parent() -> None:
+    """End this service (SIGTERM, a clean stop) when the process that started it dies.
+
+    A demo or test run killed with SIGKILL cannot stop its services itself; without this they
+    would keep running, holding ports and consumer groups. Linux only; elsewhere a no-op.
+    """
+    parent = os.environ.get(PARENT_PID_VARIABLE)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):  # the parent died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
@@ -39,7 +61,12 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=settings_environment(self.settings),
+                env={
+                    **settings_environment(self.settings),
+                    # The signal comes when the starting thread ends: start services from the
+                    # main thread.
+                    PARENT_PID_VARIABLE: str(os.getpid()),
+                },
             )
         return self
 

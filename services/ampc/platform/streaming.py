@@ -10,10 +10,12 @@ application instead, so the transport's producer is replaced by one that always 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, NoReturn
 
 import faust
 from faust.transport import base as transport_base
@@ -128,6 +130,49 @@ def source_of(event: Any) -> SourceRecord:
         message.value,
         message.headers,
     )
+
+
+PROCESSING_ATTEMPTS: Final = 3
+EXIT_UNPROCESSABLE: Final = 70
+"""Exit status of a worker that could neither process a record nor dead-letter it."""
+
+
+async def process_or_dead_letter(
+    process: Callable[[], Awaitable[None]],
+    dead_letter_failure: Callable[[Exception], Awaitable[None]],
+    *,
+    what: str,
+    attempts: int = PROCESSING_ATTEMPTS,
+    backoff_s: float = 0.5,
+    stop: Callable[[int], NoReturn] = os._exit,
+) -> None:
+    """Process one record so that it is never dropped without a trace.
+
+    When an agent raises, faust acks the record it was handling and restarts the agent at the
+    next one: the record is silently lost and its offset committed. So a failure is retried here
+    (`process` must be idempotent), then handed to `dead_letter_failure` (a PROCESSING_FAILED
+    dead letter with the original bytes); if even that fails, the process stops at once, before
+    faust can commit the offset, and the record is read again after the restart.
+    """
+    failure: Exception | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            await process()
+            return
+        except Exception as error:  # anything: the record must not be lost
+            failure = error
+            log.exception("processing %s failed (attempt %d of %d)", what, attempt, attempts)
+            if attempt < attempts:
+                await asyncio.sleep(backoff_s * attempt)
+    assert failure is not None
+    try:
+        await dead_letter_failure(failure)
+    except Exception:
+        log.exception(
+            "could not dead-letter %s either; stopping before its offset is committed", what
+        )
+        logging.shutdown()
+        stop(EXIT_UNPROCESSABLE)
 
 
 def run_worker(app: faust.App, loglevel: str = "info") -> None:

@@ -28,6 +28,7 @@ class TopicRole(StrEnum):
     OUTPUT = "output"
     DEADLETTER = "deadletter"
     INTERNAL = "internal"
+    CHANGELOG = "changelog"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,10 @@ STATE_ENTITIES: Final = (
     ("pools", "pool_id", "Each pool with pledged, paid and committed money."),
     ("shipments", "shipment_id", "Each shipment with dispatch and delivery."),
 )
+
+
+LEDGER_TABLES: Final = (*(f"state-{entity}" for entity, _, _ in STATE_ENTITIES), "parked")
+"""The ledger's faust tables (one per entity kind, and the parking lot)."""
 
 
 class TopicRegistry:
@@ -195,6 +200,24 @@ class TopicRegistry:
                 retention_ms=7 * DAY_MS,
             ),
         ]
+        # faust would create these itself as the ledger starts, moments before the worker joins
+        # its group; on a busy broker the join's metadata can miss a topic that new, faust then
+        # counts 0 partitions for it and every write to that table fails. Declared here, they
+        # exist well before any ledger starts.
+        specs += [
+            TopicSpec(
+                name=self.ledger_changelog(table),
+                role=TopicRole.CHANGELOG,
+                description=f"Changelog of the ledger's '{table}' table, from which a worker "
+                "recovers the table (named by faust: <app id>-<table>-changelog).",
+                key="entity id",
+                events=(),
+                partitions=settings.canonical_partitions,
+                replication=rf,
+                cleanup_policy="compact",
+            )
+            for table in LEDGER_TABLES
+        ]
         specs += [
             TopicSpec(
                 name=self.orders(party),
@@ -254,6 +277,10 @@ class TopicRegistry:
     @property
     def optimizer_triggers(self) -> str:
         return f"{self.prefix}.optimizer.triggers"
+
+    def ledger_changelog(self, table: str) -> str:
+        """faust's name for the changelog of a ledger table (the app id is `<prefix>-ledger`)."""
+        return f"{self.prefix}-ledger-{table}-changelog"
 
     def by_role(self, role: TopicRole) -> tuple[TopicSpec, ...]:
         return tuple(spec for spec in self.specs if spec.role is role)
