@@ -47,7 +47,7 @@ def test_demo_streams_the_scenario_and_plans_from_the_ledger(tmp_path: Path) -> 
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "79 events sent" in result.stdout
-    assert "snapshot from the ledger" in result.stdout
+    assert "replayed from those offsets: the same plan" in result.stdout
     assert "broker stopped" in result.stdout
     plan = Plan.model_validate_json((tmp_path / "demo-plan.json").read_text())
     snapshot = Snapshot.model_validate_json((tmp_path / "demo-snapshot.json").read_text())

@@ -1,8 +1,7 @@
-"""The main job: the whole stack on an embedded broker, a scenario streamed through the national
-inboxes, and the plan the alliance's state gives, summarised with its explanations.
-
-Until the optimizer runs as a service (an open issue), the demo takes the snapshot from the
-ledger's compacted state topics itself and solves it in this process.
+"""The main job: the whole stack on an embedded broker (gateway, ledger, optimizer, tracker),
+a scenario streamed through the national inboxes as the nations would send it, and the plan the
+optimizer service published once the ledger held the whole scenario, replayed from its recorded
+offsets and summarised with its explanations.
 """
 
 from __future__ import annotations
@@ -17,19 +16,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ampc.contract.envelope import encode
-from ampc.contract.events import EventRejected
+from ampc.contract.events import EventRejected, PlanPublished
 from ampc.demo.feed import Feed, scenario_feed
 from ampc.ledger.fold import state_from_json, touched_entities
 from ampc.ledger.state import EntityKind, EntityState
 from ampc.optimizer.cli import summarise
-from ampc.optimizer.from_ledger import snapshot_from_states
-from ampc.optimizer.plan import Plan, SolverSettings
-from ampc.optimizer.planner import plan_snapshot
+from ampc.optimizer.plan import Plan
 from ampc.optimizer.scenario import generate
 from ampc.platform.broker import free_port
 from ampc.platform.processes import ServiceProcess
 from ampc.platform.replica import CompactedReplica
 from ampc.platform.topics import TopicRegistry
+from ampc.replan.plans_topic import latest_plan
+from ampc.replan.replay import replay
 from ampc.settings import Settings
 
 States = dict[EntityKind, dict[str, EntityState]]
@@ -90,7 +89,7 @@ async def wait_for_state(
     console: Console,
     timeout_s: float,
     services: list[ServiceProcess],
-) -> States:
+) -> tuple[States, dict[str, int]]:
     """Follow the state topics until every entity shows every event of the feed."""
     kinds = {registry.state(kind.value): kind for kind in EntityKind}
     replica: CompactedReplica[EntityState] = CompactedReplica(
@@ -122,7 +121,7 @@ async def wait_for_state(
                 )
                 status.update(f"ledger state: {done} of {len(expected)} entities complete")
                 if done == len(expected):
-                    return states
+                    return states, replica.offsets()
                 refused = [
                     rejected
                     for key, rejected in rejections.values[registry.deadletter].items()
@@ -164,6 +163,46 @@ async def wait_for_state(
         await replica.stop()
 
 
+async def wait_for_plan(
+    settings: Settings,
+    covering: dict[str, int],
+    console: Console,
+    timeout_s: float,
+    services: list[ServiceProcess],
+) -> PlanPublished:
+    """Wait for the optimizer service to publish a plan whose input includes every state record
+    up to `covering` (topic:partition -> next offset)."""
+    registry = TopicRegistry(settings)
+    bootstrap = settings.bootstrap_servers or ""
+    deadline = time.monotonic() + timeout_s
+    seen = 0
+    with console.status("the optimizer is re-planning on the events...") as status:
+        while True:
+            plan = await latest_plan(bootstrap, registry.plans)
+            if plan is not None:
+                if plan.version != seen:
+                    seen = plan.version
+                    console.print(
+                        f"plan {plan.version} published ({plan.solver_status.value}): "
+                        f"{plan.trigger}"
+                    )
+                if all(plan.input_offsets.get(key, 0) >= end for key, end in covering.items()):
+                    return plan
+            for service in services:
+                if not service.alive():
+                    raise DemoFailed(
+                        f"the {service.name} stopped; the end of its log "
+                        f"({service.log_path}):\n{service.log_tail(15)}"
+                    )
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"no plan covering the whole scenario after {timeout_s:.0f} s; see "
+                    f"{services[0].log_path.parent}/optimizer.log"
+                )
+            status.update(f"the optimizer is re-planning (plan in force: {seen or 'none'})")
+            await asyncio.sleep(1.0)
+
+
 def run_demo(
     settings: Settings,
     *,
@@ -173,53 +212,70 @@ def run_demo(
     console: Console,
     plan_path: Path,
 ) -> Plan:
-    """Start gateway and ledger, stream the scenario, plan from the ledger's state."""
+    """Start every service, stream the scenario, and show the plan the optimizer service
+    published from the ledger's state (replayed from its recorded offsets)."""
     registry = TopicRegistry(settings)
     bootstrap = settings.bootstrap_servers or ""
     scenario = generate(size, seed)  # type: ignore[arg-type]
     feed = scenario_feed(scenario)
+    transit_path = settings.data_dir / "demo-transit.json"
+    transit_path.parent.mkdir(parents=True, exist_ok=True)
+    transit_path.write_text(scenario.transit.model_dump_json())
     # Ports of its own: a service left over on the default ports must not break the demo.
-    settings = settings.model_copy(update={"gateway_port": free_port(), "ledger_port": free_port()})
+    settings = settings.model_copy(
+        update={
+            "gateway_port": free_port(),
+            "ledger_port": free_port(),
+            "optimizer_port": free_port(),
+            "tracker_port": free_port(),
+            "plan_start_week": scenario.horizon.start_week,
+            "plan_weeks": scenario.horizon.weeks,
+            "frozen_horizon_weeks": scenario.frozen_horizon_weeks,
+            "transit_file": transit_path,
+            "replan_time_limit_s": time_limit_s,
+        }
+    )
     logs = settings.data_dir / "logs"
     services = [
         ServiceProcess(name, settings, logs / f"{name}.log").start()
-        for name in ("gateway", "ledger")
+        for name in ("gateway", "ledger", "optimizer", "tracker")
     ]
     console.print(
-        f"gateway and ledger started (logs in {logs}; ledger read API at "
-        f"http://127.0.0.1:{settings.ledger_port})"
+        f"gateway, ledger, optimizer and tracker started (logs in {logs}; ledger read API at "
+        f"http://127.0.0.1:{settings.ledger_port}, what-if at "
+        f"http://127.0.0.1:{settings.optimizer_port}/whatif)"
     )
     try:
         asyncio.run(stream_feed(bootstrap, registry, feed, console))
         console.print(f"{len(feed)} events sent by {len({party for party, _ in feed})} parties")
-        states = asyncio.run(
+        states, covering = asyncio.run(
             wait_for_state(bootstrap, registry, expected_versions(feed), console, 600, services)
         )
+        console.print(
+            f"the ledger holds every entity of the scenario ({sum(map(len, states.values()))})"
+        )
+        published = asyncio.run(
+            wait_for_plan(settings, covering, console, 3 * time_limit_s + 300, services)
+        )
+        with console.status("replaying the plan from its recorded offsets..."):
+            replayed = asyncio.run(replay(settings, published.version))
     finally:
         for service in services:
             service.stop()
-    assembly = snapshot_from_states(
-        states,
-        start_week=scenario.horizon.start_week,
-        weeks=scenario.horizon.weeks,
-        frozen_horizon_weeks=scenario.frozen_horizon_weeks,
-        transit=scenario.transit,
-    )
-    for note in assembly.notes:
-        console.print(f"note: {note}")
-    snapshot = assembly.snapshot
+    if replayed.plan is None:
+        raise DemoFailed("; ".join(replayed.differences))
+    plan, snapshot = replayed.plan, replayed.snapshot
     console.print(
-        f"snapshot from the ledger: {len(snapshot.plants)} plants, "
-        f"{len(snapshot.stock_offers)} stock offers, {len(snapshot.demands)} open demands, "
-        f"{len(snapshot.pools)} pools, {snapshot.horizon.weeks} weeks"
-    )
-    with console.status(f"planning (time limit {time_limit_s:.0f} s)..."):
-        plan = plan_snapshot(
-            snapshot,
-            SolverSettings(time_limit_seconds=time_limit_s),
-            trigger=f"demo {size} scenario, seed {seed}",
-            input_reference={"state_topics": "ampc.state.*", "scenario": f"{size}:{seed}"},
+        f"plan {published.version} reflects {len(published.input_offsets)} state-topic "
+        f"positions: {len(snapshot.plants)} plants, {len(snapshot.stock_offers)} stock offers, "
+        f"{len(snapshot.demands)} open demands, {len(snapshot.pools)} pools, "
+        f"{snapshot.horizon.weeks} weeks; "
+        + (
+            "replayed from those offsets: the same plan"
+            if replayed.same
+            else f"replay differs: {'; '.join(replayed.differences)}"
         )
+    )
     plan_path.parent.mkdir(parents=True, exist_ok=True)
     plan_path.write_text(plan.dump_json())
     # The snapshot beside the plan, so `ampc plan check` can verify the plan independently.
