@@ -7,6 +7,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -161,17 +162,30 @@ async def test_same_event_twice_is_applied_once(
 
 
 async def test_events_parked_as_the_ledger_starts_are_applied(
-    test_settings: Settings, services: Callable[[str], ServiceProcess]
+    test_settings: Settings, tmp_path: Path
 ) -> None:
     # The demo bug: faust created the parking table's changelog itself as the ledger joined
     # its group, the join's metadata could miss it, and then every event that had to wait for
     # its pool was lost (faust acks the record an agent crashed on). The registry now creates
     # every changelog beforehand, and a record that cannot be processed is dead-lettered.
+    # Six partitions as in the demo: more partitions to create made the race likelier.
+    test_settings = test_settings.model_copy(update={"canonical_partitions": 6})
     bootstrap = test_settings.bootstrap_servers or ""
     registry = TopicRegistry(test_settings)
     await apply_topics(bootstrap, registry.specs)
-    services("gateway")
-    ledger = services("ledger")
+    gateway = ServiceProcess("gateway", test_settings, tmp_path / "gateway.log").start()
+    ledger = ServiceProcess("ledger", test_settings, tmp_path / "ledger.log").start()
+    try:
+        await _park_then_open_the_pool(test_settings, registry, ledger)
+    finally:
+        gateway.stop()
+        ledger.stop()
+
+
+async def _park_then_open_the_pool(
+    test_settings: Settings, registry: TopicRegistry, ledger: ServiceProcess
+) -> None:
+    bootstrap = test_settings.bootstrap_servers or ""
     early = []
     for donor in ("DK", "NL", "SE"):
         contribution = f"P-EARLY-{donor}"
