@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -17,7 +18,9 @@ from ampc.platform.processes import ServiceProcess
 from ampc.platform.topics import TopicRegistry, apply_topics
 from ampc.settings import Settings
 from tests.kafka.records import produce, read_until
+from tests.kafka.replan_helpers import replan_settings, send, wait_for_plan
 from tests.kafka.scenario_events import demand
+from tests.replan_world import demand_event, world
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -86,3 +89,37 @@ async def test_metrics_follow_prometheus_rules(
         for line in expected:
             assert line in text, f"{line} not in metrics of port {port}"
         assert promtool_findings(tool, text) == ""
+
+
+async def test_optimizer_and_tracker_metrics_follow_prometheus_rules(
+    test_settings: Settings, services: Callable[..., ServiceProcess]
+) -> None:
+    tool = promtool()
+    settings = replan_settings(test_settings)
+    await apply_topics(settings.bootstrap_servers or "", TopicRegistry(settings).specs)
+    for name in ("gateway", "ledger", "optimizer", "tracker"):
+        services(name, settings)
+    await send(settings, [*world(), ("CZ", demand_event("D-1", 50_000, due=2))])
+    await wait_for_plan(
+        settings, lambda ps: any(d.demand_id == "D-1" for p in ps for d in p.demands)
+    )
+    optimizer = scrape(settings.optimizer_port)
+    for line in [
+        "ampc_optimizer_plans_published_total 1.0",
+        'ampc_optimizer_plan_status{status="OPTIMAL"} 1.0',
+        'ampc_optimizer_shortfall_rounds{product="155-HE",recipient="UA"}',
+        'ampc_pool_money_cents{pool="P-CZI",state="paid"} 1e+011',
+        "ampc_optimizer_active 1.0",
+        'ampc_optimizer_solve_seconds_bucket{le="0.05",level="1"}',
+        "ampc_optimizer_event_loop_max_stall_seconds",
+    ]:
+        assert line in optimizer, f"{line} not in the optimizer's metrics"
+    assert promtool_findings(tool, optimizer) == ""
+    # The tracker alerts the urgent demand the plan leaves short.
+    for _ in range(60):
+        tracker = scrape(settings.tracker_port)
+        if 'kind="URGENT_DEMAND_SHORT",service="tracker"} 1.0' in tracker:
+            break
+        await asyncio.sleep(0.5)
+    assert 'ampc_alerts_raised_total{kind="URGENT_DEMAND_SHORT",service="tracker"} 1.0' in tracker
+    assert promtool_findings(tool, tracker) == ""

@@ -62,9 +62,27 @@ def _materials(supplies: Iterable[MaterialSupplyState]) -> list[sn.MaterialSuppl
     return result
 
 
-def _plant(plant: PlantState, start: dt.date, line_ids: dict[tuple[str, str], str]) -> sn.Plant:
+def _plant(
+    plant: PlantState,
+    start: dt.date,
+    line_ids: dict[tuple[str, str], str],
+    product_codes: set[str],
+    notes: list[str],
+) -> sn.Plant | None:
     lines = []
     for line in plant.lines.values():
+        # A line product the ledger has no reference data for yet (its definition may come
+        # later through another inbox) cannot be planned; the rest of the line can.
+        unknown = sorted(p.product for p in line.products if p.product not in product_codes)
+        if unknown:
+            notes.append(
+                f"plant {plant.plant_id} line {line.line_id}: {', '.join(unknown)} left out, "
+                "not a known product (yet)"
+            )
+        products = [p for p in line.products if p.product in product_codes]
+        if not products:
+            continue
+        line = line.model_copy(update={"products": products})
         base = max(product.units_per_week for product in line.products)
         calendar = [
             sn.CapacityStep(
@@ -86,8 +104,14 @@ def _plant(plant: PlantState, start: dt.date, line_ids: dict[tuple[str, str], st
                 lot_size=line.lot_size,
             )
         )
+    kept = {ln.id for ln in lines}
     disruptions = []
     for disruption in plant.disruptions.values():
+        if (
+            disruption.line_id is not None
+            and line_ids.get((plant.plant_id, disruption.line_id)) not in kept
+        ):
+            continue  # a disruption of a line that is not planned
         to_week = disruption.to_week
         if disruption.restored_week is not None:
             to_week = min(to_week, disruption.restored_week - dt.timedelta(weeks=1))
@@ -105,6 +129,9 @@ def _plant(plant: PlantState, start: dt.date, line_ids: dict[tuple[str, str], st
                 ),
             )
         )
+    if not lines:
+        notes.append(f"plant {plant.plant_id} left out: none of its lines makes a known product")
+        return None
     return sn.Plant(
         id=plant.plant_id,
         nation=plant.nation,
@@ -220,7 +247,11 @@ def snapshot_from_states(
             for s in _of(states, EntityKind.MATERIALS, MaterialSupplyState)
             if isinstance(s, MaterialSupplyState)
         ),
-        plants=[_plant(plant, start_week, line_ids) for plant in plants],
+        plants=[
+            planned
+            for plant in plants
+            if (planned := _plant(plant, start_week, line_ids, product_codes, notes)) is not None
+        ],
         stock_offers=[
             sn.StockOffer(
                 id=o.offer_id,

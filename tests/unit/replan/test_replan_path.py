@@ -103,3 +103,19 @@ def test_order_changes_revise_and_cancel_only_outside_the_frozen_horizon() -> No
     cancelled = order_changes(orders, {}, plan_version=2, frozen_until=open_end)
     assert len(cancelled) == len(orders)
     assert all(isinstance(c, ev.ProductionOrderCancelled) for c in cancelled)
+
+
+def test_a_plant_whose_product_is_not_yet_defined_is_planned_without_that_product() -> None:
+    # Inboxes are not ordered with each other: a plant may be registered before its product.
+    events = [e for e in world() if not isinstance(e[1], ev.ProductDefined)]
+    events = [
+        (
+            "NSPA",
+            ev.ProductDefined(product="122-HE", description="122 mm HE round"),
+        ),
+        *events,
+        ("CZ", demand_event("D-1", 1000, due=4)),
+    ]
+    pinput = planning_input(fold(events), HORIZON, None)
+    assert pinput.snapshot.plants == []
+    assert any("155-HE left out" in note for note in pinput.notes)
