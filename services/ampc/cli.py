@@ -323,6 +323,25 @@ def serve_tracker(bootstrap: Bootstrap = None) -> None:
     serve(_service_settings(bootstrap))
 
 
+@plan_app.command("request")
+def plan_request(
+    reason: Annotated[str, typer.Option(help="Why, in a few words (shown as the trigger).")] = (
+        "re-plan requested by an operator"
+    ),
+    bootstrap: Bootstrap = None,
+) -> None:
+    """Ask the optimizer service for a re-plan now, from state at least as recent as the state
+    topics hold at this moment."""
+    from ampc.replan.requests import request_plan
+
+    settings = _service_settings(bootstrap)
+    offset = asyncio.run(request_plan(settings, reason))
+    console.print(
+        f"re-plan requested (trigger offset {offset}); the plan will follow on "
+        f"{TopicRegistry(settings).plans}"
+    )
+
+
 LedgerUrl = Annotated[
     str | None,
     typer.Option(

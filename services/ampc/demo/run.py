@@ -29,6 +29,7 @@ from ampc.platform.replica import CompactedReplica
 from ampc.platform.topics import TopicRegistry
 from ampc.replan.plans_topic import latest_plan
 from ampc.replan.replay import replay
+from ampc.replan.requests import request_plan
 from ampc.settings import Settings
 
 States = dict[EntityKind, dict[str, EntityState]]
@@ -254,6 +255,9 @@ def run_demo(
         console.print(
             f"the ledger holds every entity of the scenario ({sum(map(len, states.values()))})"
         )
+        # Events that change nothing the optimizer reads (pledges, say) trigger no re-plan:
+        # ask for one from state at least this complete, as an operator would.
+        asyncio.run(request_plan(settings, f"demo {size} scenario streamed", covering))
         published = asyncio.run(
             wait_for_plan(settings, covering, console, 3 * time_limit_s + 300, services)
         )

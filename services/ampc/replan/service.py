@@ -434,9 +434,18 @@ class OptimizerService:
         """Wait until the ledger's state shows every event behind the triggers (or the ledger
         has passed them, e.g. refused them), for at most AMPC_STATE_WAIT_S."""
         awaited = [a for t in triggers for a in t.awaits]
+        positions: dict[str, int] = {}
+        for trigger in triggers:
+            for key, offset in trigger.state_offsets.items():
+                positions[key] = max(offset, positions.get(key, 0))
+        deadline = time.monotonic() + self.settings.state_wait_s
+        while positions and time.monotonic() < deadline:
+            have = self.replica.offsets()
+            if all(have.get(key, 0) >= offset for key, offset in positions.items()):
+                break
+            await asyncio.sleep(0.05)
         if not awaited:
             return
-        deadline = time.monotonic() + self.settings.state_wait_s
         admin: AIOKafkaAdminClient | None = None
         passed_check_at = 0.0
         try:

@@ -63,6 +63,9 @@ class Trigger(BaseModel):
     reason: str = Field(min_length=1, max_length=200)
     created_at: dt.datetime
     awaits: list[AwaitedState] = Field(default_factory=list)
+    state_offsets: dict[str, int] = Field(default_factory=dict)
+    """State-topic positions (`topic:partition` -> next offset) the snapshot must include: an
+    operator's request made after the ledger showed something, e.g. a whole scenario."""
 
     def dump(self) -> bytes:
         return self.model_dump_json().encode()
@@ -179,3 +182,15 @@ def describe(batch: list[tuple[int, Trigger]]) -> str:
     more = len(batch) - 1
     text = lead.reason if more == 0 else f"{lead.reason} and {more} more"
     return text[:200]
+
+
+def requested(reason: str, state_offsets: dict[str, int], now: dt.datetime) -> Trigger:
+    """An operator's re-plan request: planned at once, from state at least this recent."""
+    return Trigger(
+        trigger_id=f"manual:{now.isoformat()}",
+        kind=TriggerKind.MANUAL,
+        urgent=True,
+        reason=reason[:200] or "re-plan requested",
+        created_at=now,
+        state_offsets=state_offsets,
+    )
