@@ -8,7 +8,14 @@ import pytest
 
 from ampc.contract import events as ev
 from ampc.contract.types import Priority
-from ampc.replan.triggers import Coalescer, Trigger, TriggerKind, describe, trigger_for
+from ampc.replan.triggers import (
+    Coalescer,
+    Trigger,
+    TriggerKind,
+    describe,
+    requested,
+    trigger_for,
+)
 from tests.kafka.scenario_events import every_family
 from tests.replan_world import demand_event
 
@@ -101,3 +108,12 @@ def test_a_trigger_survives_its_own_serialisation() -> None:
     assert trigger is not None
     assert Trigger.load(trigger.dump()) == trigger
     assert trigger.awaits[0].source == "ampc.events.demand:0"
+
+
+def test_an_operator_request_is_urgent_and_names_the_state_it_needs() -> None:
+    request = requested("after the scenario", {"ampc.state.pools:0": 42}, NOW)
+    assert request.urgent and request.kind is TriggerKind.MANUAL
+    assert Trigger.load(request.dump()).state_offsets == {"ampc.state.pools:0": 42}
+    coalescer = Coalescer(window_s=60)
+    coalescer.add(5, request, now=10.0)
+    assert coalescer.due(10.0)
