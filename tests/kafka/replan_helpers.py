@@ -9,6 +9,7 @@ from ampc.contract import events as ev
 from ampc.contract.envelope import decode, encode
 from ampc.platform.broker import free_port
 from ampc.platform.topics import TopicRegistry
+from ampc.replan.plans_topic import PLAN_BYTES
 from ampc.settings import Settings
 from tests.kafka.records import Read, produce, read_until
 from tests.kafka.scenario_events import WEEK
@@ -45,7 +46,9 @@ async def send(settings: Settings, events: Sequence[tuple[str, ev.Event]]) -> No
 def plans_of(records: list[Read]) -> list[ev.PlanPublished]:
     plans = []
     for r in records:
-        payload = decode(r.key, r.value, list(r.headers.items())).payload
+        payload = decode(
+            r.key, r.value, list(r.headers.items()), max_payload_bytes=PLAN_BYTES
+        ).payload
         assert isinstance(payload, ev.PlanPublished)
         plans.append(payload)
     return plans

@@ -151,6 +151,7 @@ def decode(
     headers: Iterable[tuple[str, bytes | None]],
     *,
     allowed_types: frozenset[str] | None = None,
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
 ) -> Envelope:
     """Validate a binary-mode record's envelope and payload; raise ContractViolation if not."""
     mapped = _header_map(headers)
@@ -177,10 +178,10 @@ def decode(
         )
     if value is None:
         raise ContractViolation(RejectionCode.NOT_JSON, "the record has no value", "value")
-    if len(value) > MAX_PAYLOAD_BYTES:
+    if len(value) > max_payload_bytes:
         raise ContractViolation(
             RejectionCode.PAYLOAD_TOO_LARGE,
-            f"payload is {len(value)} bytes; the limit is {MAX_PAYLOAD_BYTES}",
+            f"payload is {len(value)} bytes; the limit is {max_payload_bytes}",
             "value",
         )
     content_type = mapped.get("content-type")

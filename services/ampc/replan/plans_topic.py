@@ -36,7 +36,10 @@ def plan_consumer(bootstrap: str, client_id: str) -> AIOKafkaConsumer:
 def read_plan_record(value: bytes | None, headers: list[tuple[str, bytes]]) -> PlanPublished | None:
     """The plan in a plans-topic record, or None (logged) when it is not a readable plan."""
     try:
-        envelope = decode(None, value, headers, allowed_types=_PLAN_TYPES)
+        # Plans are ampc's own output and far larger than any national input event.
+        envelope = decode(
+            None, value, headers, allowed_types=_PLAN_TYPES, max_payload_bytes=PLAN_BYTES
+        )
     except ContractViolation as violation:
         log.error("unreadable plan record: %s", violation)
         return None
