@@ -68,3 +68,7 @@ FAILURES = Counter(
     ["cause"],
 )
 ALERTS = Counter("ampc_alerts_raised_total", "Alerts raised, by kind.", ["service", "kind"])
+FROZEN_DIFFERENCES = Counter(
+    "ampc_optimizer_frozen_order_differences_total",
+    "Committed orders a new plan would have changed (published orders never change).",
+)

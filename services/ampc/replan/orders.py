@@ -164,13 +164,14 @@ def order_changes(
 def frozen_moves(
     before: Mapping[str, Order], after: Mapping[str, Order], frozen_until: dt.date
 ) -> list[str]:
-    """Committed orders (before `frozen_until`) that a new plan changed or dropped."""
+    """Committed orders (before `frozen_until`) whose rounds for demands a new plan changed or
+    dropped (a lot's surplus may differ: it serves no demand)."""
     moved = []
     for oid, old in before.items():
         if old.week >= frozen_until:
             continue
         new = after.get(oid)
-        if new is None or new.quantity != old.quantity:
+        if new is None or new.demand_refs != old.demand_refs:
             moved.append(oid)
     return sorted(moved)
 
