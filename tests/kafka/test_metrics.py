@@ -108,7 +108,7 @@ async def test_optimizer_and_tracker_metrics_follow_prometheus_rules(
         "ampc_optimizer_plans_published_total 1.0",
         'ampc_optimizer_plan_status{status="OPTIMAL"} 1.0',
         'ampc_optimizer_shortfall_rounds{product="155-HE",recipient="UA"}',
-        'ampc_pool_money_cents{pool="P-CZI",state="paid"} 1e+011',
+        'ampc_pool_money_cents{pool="P-CZI",state="paid"} 1e+11',
         "ampc_optimizer_active 1.0",
         'ampc_optimizer_solve_seconds_bucket{le="0.05",level="1"}',
         "ampc_optimizer_event_loop_max_stall_seconds",

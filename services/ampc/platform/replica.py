@@ -85,7 +85,8 @@ class CompactedReplica(Generic[V]):
         if not pending:
             self.ready.set()
         while True:
-            batches = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+            # Small batches: decoding thousands of records at once would stall the event loop.
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=500)
             for tp, records in batches.items():
                 table = self.values[tp.topic]
                 for record in records:

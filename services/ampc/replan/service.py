@@ -50,7 +50,14 @@ from ampc.optimizer.plan import Plan, SolverSettings
 from ampc.optimizer.whatif import ChangeSet
 from ampc.platform.topics import TopicRegistry
 from ampc.replan import metrics
-from ampc.replan.orders import LineRef, frozen_moves, order_changes, orders_of
+from ampc.replan.orders import (
+    LineRef,
+    Order,
+    OrderChange,
+    frozen_moves,
+    order_changes,
+    orders_of,
+)
 from ampc.replan.plans_topic import PLAN_BYTES, latest_plan
 from ampc.replan.publish import frozen_until, plan_event
 from ampc.replan.snapshots import Horizon, PlanningInput, planning_input
@@ -405,7 +412,9 @@ class OptimizerService:
         if generation != self.generation or not self.active:
             log.warning("plan %d solved after this planner lost its role; not published", version)
             return
-        event = plan_event(plan, input_offsets={**offsets, _tp_key(self.triggers_tp): covered})
+        event = await asyncio.to_thread(
+            plan_event, plan, input_offsets={**offsets, _tp_key(self.triggers_tp): covered}
+        )
         solved = time.perf_counter() - started - waited - assembled
         published = await self._publish(event, previous, pinput, generation)
         log.info(
@@ -525,9 +534,18 @@ class OptimizerService:
         """The plan, its order changes and alerts in one transaction."""
         frozen_end = frozen_until(self.horizon.start_week, self.horizon.frozen_weeks)
         lines = _lines_with_history(pinput.lines, previous)
-        before = orders_of(previous.allocations, lines) if previous is not None else {}
-        after = orders_of(event.allocations, lines)
-        changes = order_changes(before, after, plan_version=event.version, frozen_until=frozen_end)
+
+        def compare() -> tuple[dict[str, Order], dict[str, Order], list[OrderChange]]:
+            before = orders_of(previous.allocations, lines) if previous is not None else {}
+            after = orders_of(event.allocations, lines)
+            return (
+                before,
+                after,
+                order_changes(before, after, plan_version=event.version, frozen_until=frozen_end),
+            )
+
+        # Thousands of allocations: off the event loop, like every other heavy step.
+        before, after, changes = await asyncio.to_thread(compare)
         alerts: list[AlertRaised] = []
         moved = frozen_moves(before, after, frozen_end)
         if moved:
@@ -592,10 +610,15 @@ class OptimizerService:
         producer = self.producer
         if producer is None or generation != self.generation:
             return False
+        encoded = await asyncio.to_thread(
+            lambda: [
+                (topic, encode(payload, source=SOURCE, event_id=event_id))
+                for topic, payload, event_id in records
+            ]
+        )
         try:
             async with producer.transaction():
-                for topic, payload, event_id in records:
-                    record = encode(payload, source=SOURCE, event_id=event_id)
+                for topic, record in encoded:
                     await producer.send(topic, record.value, key=record.key, headers=record.headers)
         except ProducerFenced:
             log.warning("another planner took over; this one is fenced and stands by")

@@ -100,7 +100,8 @@ class SolverPool:
             header,
             warm_start,
         )
-        return Plan.model_validate_json(plan_json), warm
+        # A medium plan is ~1 MB of JSON: parse it off the event loop.
+        return await asyncio.to_thread(Plan.model_validate_json, plan_json), warm
 
     async def what_if(
         self, snapshot: Snapshot, changes: ChangeSet, settings: SolverSettings
@@ -112,7 +113,7 @@ class SolverPool:
             changes.model_dump_json(),
             settings.model_dump_json(),
         )
-        return WhatIf.model_validate_json(result_json)
+        return await asyncio.to_thread(WhatIf.model_validate_json, result_json)
 
     def restart(self) -> None:
         old = self._pool
