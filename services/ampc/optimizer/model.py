@@ -4,7 +4,8 @@ Columns
     flows      F[k]  rounds of source entry e made (or dispatched, for offers) in week w for
                      demand d, arriving in week w + transit(origin, recipient). Only eligible
                      (demand, entry) pairs and weeks whose arrival lies in the demand's window
-                     [due - max_early_weeks, due + max_late_weeks] get a column.
+                     [due - max_early_weeks, due + max_late_weeks] get a column; a stock offer
+                     gets one week per demand (the others are dominated, see build_model).
     shortfall  S[d]  rounds of demand d not delivered in its window.
     lots       N[j]  number of lots of (lot-sized line entry, week); production is lot * N.
     churn      U[c]  |F - previous| for flows the previous plan had outside the frozen horizon.
@@ -229,6 +230,15 @@ def _segments(lo: IntArray, hi: IntArray) -> tuple[IntArray, IntArray]:
     return owner, np.repeat(lo, lengths) + offset
 
 
+def _row_major(
+    row: IntArray, col: IntArray, val: FloatArray, n_cols: int
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Matrix entries sorted by (row, column), as MathOpt wants them (one integer key sorts
+    several times faster than a lexsort of millions of entries)."""
+    order = np.argsort(row * max(n_cols, 1) + col)
+    return row[order], col[order], val[order]
+
+
 class _FlowIndex:
     """(demand, source, week) -> flow column, by binary search over encoded keys (a dict of
     millions of tuples would dominate the build time)."""
@@ -307,6 +317,13 @@ def build_model(snapshot: Snapshot) -> PlanningModel:
     lo = np.maximum(due[pd_] - snapshot.max_early_weeks - pt, 0) if pd_.size else pd_
     lo = np.maximum(lo, src_available[ps]) if pd_.size else lo
     hi = np.minimum(due[pd_] + snapshot.max_late_weeks - pt, weeks - 1) if pd_.size else pd_
+    # a stock offer has no weekly capacity, so all its on-time dispatch weeks are the same to
+    # every row and objective, and a later late week is never better than an earlier one:
+    # one column per (demand, offer) -- just in time, or the earliest if it is late anyway
+    one_week = (src_offer[ps] >= 0) & (lo <= hi) if pd_.size else np.zeros(0, bool)
+    just_in_time = np.minimum(np.maximum(due[pd_] - pt, lo), hi) if pd_.size else pd_
+    lo = np.where(one_week, just_in_time, lo)
+    hi = np.where(one_week, just_in_time, hi)
     owner, fweek = _segments(lo, hi)
     fdem, fsrc, farr = pd_[owner], ps[owner], fweek + pt[owner]
     # a line that makes nothing that week (burnt down) gets no column
@@ -564,11 +581,9 @@ def build_model(snapshot: Snapshot) -> PlanningModel:
     add_terms(base + n_churn + np.arange(n_churn), u_cols, np.ones(n_churn))
     add_terms(base + n_churn + np.arange(n_churn), churn_flow, np.ones(n_churn))
 
-    a_row = np.concatenate(rows)
-    a_col = np.concatenate(cols)
-    a_val = np.concatenate(vals)
-    by_row_col = np.lexsort((a_col, a_row))  # MathOpt wants the matrix sorted row-major
-    a_row, a_col, a_val = a_row[by_row_col], a_col[by_row_col], a_val[by_row_col]
+    a_row, a_col, a_val = _row_major(
+        np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), n_cols
+    )
     row_kind = np.concatenate(r_kind)
 
     # --- objectives ---
@@ -598,11 +613,12 @@ def build_model(snapshot: Snapshot) -> PlanningModel:
             lp_rows_parts.append(mat_base + m * weeks + fweek[flot][use])
             lp_cols_parts.append(lot_flow_cols[use])
             lp_vals_parts.append(per_source[fsrc[flot][use]])
-        lp_a_row = np.concatenate(lp_rows_parts).astype(np.int64)
-        lp_a_col = np.concatenate(lp_cols_parts).astype(np.int64)
-        lp_a_val = np.concatenate(lp_vals_parts).astype(np.float64)
-        by_row = np.lexsort((lp_a_col, lp_a_row))
-        lp_a_row, lp_a_col, lp_a_val = lp_a_row[by_row], lp_a_col[by_row], lp_a_val[by_row]
+        lp_a_row, lp_a_col, lp_a_val = _row_major(
+            np.concatenate(lp_rows_parts).astype(np.int64),
+            np.concatenate(lp_cols_parts).astype(np.int64),
+            np.concatenate(lp_vals_parts).astype(np.float64),
+            n_cols,
+        )
         lp_columns = np.concatenate([np.arange(lot_off), np.arange(churn_off, n_cols)])
         lp_rows = np.flatnonzero(row_kind != int(RowKind.LOT_LINK))
         lp_cost = cost_obj.copy()
