@@ -88,7 +88,8 @@ class Result:
     basis: solution_pb2.BasisProto | None = None
     """Level-1 LP basis (LP mode), for warm-starting the next solve."""
     lot_basis: solution_pb2.BasisProto | None = None
-    """Level-1 LP basis of the pass with lots fixed (LP mode with lots)."""
+    """Kept for callers of the earlier two-pass LP mode; always None now (lots are relaxed in
+    the one LP pass)."""
     rounded_units: float = 0.0
     """Rounds moved by rounding fractional LP flows (0 when the LP solution was integral)."""
     solve_seconds: float = 0.0
@@ -616,7 +617,7 @@ class WarmStart:
     model: PlanningModel
     basis: solution_pb2.BasisProto
     lot_basis: solution_pb2.BasisProto | None = None
-    """Level-1 basis of the pass with whole lots fixed, when there was one."""
+    """Unused since lots are relaxed in the one LP pass; kept so callers need not change."""
 
 
 def solve(
