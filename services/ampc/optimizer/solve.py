@@ -168,11 +168,13 @@ def _fix_level(
     offset: float,
     value: float,
     settings: SolverSettings,
+    n_model_rows: int = 0,
 ) -> None:
-    """Append ``objective . x <= value * (1 + rel) + abs`` as a new (last) row."""
+    """Append ``objective . x <= value * (1 + rel) + abs`` as a new (last) row, with an id
+    past every model row (a view may leave the model's last rows out)."""
     nz = np.flatnonzero(objective)
     ids = proto.linear_constraints.ids
-    row = ids[-1] + 1 if len(ids) else 0  # ids may skip rows the view leaves out
+    row = max(ids[-1] + 1 if len(ids) else 0, n_model_rows)
     limit = value + abs(value) * settings.level_tolerance_relative
     limit += settings.level_tolerance_absolute - offset
     proto.linear_constraints.ids.append(row)
@@ -525,6 +527,14 @@ def _primal_feasible(model: PlanningModel, proto: model_pb2.ModelProto, x: Float
     return bool(np.all(activity >= row_lb - row_tol) and np.all(activity <= row_ub + row_tol))
 
 
+def proven_bound(bound: float | None, value: float) -> float | None:
+    """The solver's lower bound of a minimised level, or None when it cannot be one: an
+    interrupted simplex may report its iterate's objective, which can exceed a feasible value."""
+    if bound is not None and bound > value + 1e-6 * max(1.0, abs(value)):
+        return None
+    return bound
+
+
 def _solve_levels(
     model: PlanningModel,
     proto: model_pb2.ModelProto,
@@ -594,8 +604,9 @@ def _solve_levels(
             out.duals, out.reduced_costs = raw.duals, raw.reduced_costs
             out.first_basis = raw.basis
         value = float(obj @ raw.x) + off
+        bound = proven_bound(raw.bound, value)
         out.levels.append(
-            LevelResult(LEVEL_NAMES[k], value, raw.bound, raw.status, raw.seconds, raw.detail)
+            LevelResult(LEVEL_NAMES[k], value, bound, raw.status, raw.seconds, raw.detail)
         )
         if raw.status is not SolverStatus.OPTIMAL:
             out.status = raw.status
@@ -605,7 +616,7 @@ def _solve_levels(
         if face_fixing and raw.duals is not None and raw.reduced_costs is not None:
             _fix_optimal_face(proto, raw.duals, raw.reduced_costs)
         else:
-            _fix_level(proto, obj, off, value, settings)
+            _fix_level(proto, obj, off, value, settings, model.n_rows)
     out.message = out.message.strip()
     return out
 

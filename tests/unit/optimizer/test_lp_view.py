@@ -78,3 +78,17 @@ def test_filled_lots_make_an_lp_view_solution_feasible_for_the_full_model() -> N
     assert np.all(activity >= model.row_lb - 1e-6)
     # and the cost of the full model equals the LP view's cost on the same solution
     assert float(model.objectives[2] @ raw.x) == pytest.approx(float(model.lp_cost @ raw.x))
+
+
+def test_level_rows_on_the_lp_view_give_the_face_fixing_optimum() -> None:
+    # SCIP solving the LP levels fixes each optimum with a row (ids past the model's rows);
+    # HiGHS restricts to the optimal face: the LP values of every level must agree
+    from ampc.optimizer.solve import solve
+
+    model = build_model(generate("small", 2))
+    values = {}
+    for backend in ("highs", "scip"):
+        result = solve(model, SolverSettings(backend=backend, integrality="round"))
+        assert len(result.levels) == 3
+        values[backend] = [lv.bound if lv.bound is not None else lv.value for lv in result.levels]
+    assert values["scip"] == pytest.approx(values["highs"], rel=1e-6)

@@ -150,3 +150,12 @@ def test_solve_snapshot_hands_back_a_warm_start_for_the_next_replan() -> None:
     assert second.version == 2
     assert check_plan(changed, second).ok
     assert first.input_reference["snapshot_sha256"] != second.input_reference["snapshot_sha256"]
+
+
+def test_a_bound_above_a_feasible_value_is_not_reported() -> None:
+    from ampc.optimizer.solve import proven_bound
+
+    assert proven_bound(22.8e6, 17.8e6) is None  # what an interrupted Glop handed back
+    assert proven_bound(17.0e6, 17.8e6) == 17.0e6
+    assert proven_bound(17.8e6 + 1.0, 17.8e6) == 17.8e6 + 1.0  # within solver tolerance
+    assert proven_bound(None, 5.0) is None
