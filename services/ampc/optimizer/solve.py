@@ -604,7 +604,10 @@ def _solve_levels(
             out.duals, out.reduced_costs = raw.duals, raw.reduced_costs
             out.first_basis = raw.basis
         value = float(obj @ raw.x) + off
-        bound = proven_bound(raw.bound, value)
+        # an interrupted LP proves nothing (Glop reports its iterate's objective as the bound)
+        has_integers = any(proto.variables.integers)
+        lp_proved = raw.status is SolverStatus.OPTIMAL or has_integers
+        bound = proven_bound(raw.bound, value) if lp_proved else None
         out.levels.append(
             LevelResult(LEVEL_NAMES[k], value, bound, raw.status, raw.seconds, raw.detail)
         )
@@ -734,8 +737,9 @@ def _make_integral(result: Result) -> None:
     for k, level in enumerate(result.levels):
         new_value = float(model.objectives[k] @ x) + model.objective_offsets[k]
         if abs(new_value - level.value) > 1e-6 + 1e-9 * abs(level.value):
-            bound = level.value if level.bound is None else min(level.bound, level.value)
-            level.bound = bound
+            if level.status is SolverStatus.OPTIMAL:  # only an LP optimum bounds the level
+                bound = level.value if level.bound is None else min(level.bound, level.value)
+                level.bound = bound
             level.value = new_value
             if level.status is SolverStatus.OPTIMAL:
                 level.status = SolverStatus.FEASIBLE
