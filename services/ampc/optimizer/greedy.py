@@ -3,6 +3,10 @@
 Both walk flow columns in a chosen order and give each as many whole rounds as every
 ``<=`` row it touches still allows (capacity, lot, offer, material, money), opening new lots on
 lot-sized lines when needed. Demands are never over-served.
+
+Slack only shrinks while rounds are given, so a room computed for many flows at once (numpy)
+stays an upper bound: the top-up skips flows whose room is under one round without the
+per-flow Python call.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import numpy as np
 from ampc.optimizer.model import FloatArray, IntArray, PlanningModel, RowKind, recompute_dependent
 from ampc.optimizer.snapshot import PRIORITY_WEIGHT
 
+_BLOCK = 2048
+"""Flows whose rooms are computed together in ``top_up`` (rooms go stale, never too small)."""
 _LIMIT_ROWS = (RowKind.CAPACITY, RowKind.LOT_LINK, RowKind.OFFER, RowKind.MATERIAL, RowKind.MONEY)
 
 
@@ -33,6 +39,24 @@ class _Residual:
         self.vals: FloatArray = vals[order]
         self.ptr: IntArray = np.searchsorted(cols[order], np.arange(model.n_cols + 1))
         self.lot_link = model.row_kind == int(RowKind.LOT_LINK)
+
+    def rooms(self, flows: IntArray) -> FloatArray:
+        """Upper bounds of the rounds each flow could still take (vectorised; lot link rows
+        are left out, so a lot-sized flow may get less from ``give``)."""
+        model = self.model
+        starts, ends = self.ptr[flows], self.ptr[flows + 1]
+        lengths = ends - starts
+        owner = np.repeat(np.arange(flows.size), lengths)
+        entry = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
+            int(lengths.sum())
+        )
+        rows, vals = self.rows[entry], self.vals[entry]
+        counted = (vals > 0) & ~self.lot_link[rows]
+        bound = np.full(rows.size, np.inf)
+        bound[counted] = np.maximum(self.slack[rows[counted]], 0.0) / vals[counted]
+        room: FloatArray = model.col_ub[flows] - self.x[flows]
+        np.minimum.at(room, owner, bound)
+        return room
 
     def _column(self, col: int) -> tuple[IntArray, FloatArray]:
         lo, hi = self.ptr[col], self.ptr[col + 1]
@@ -102,11 +126,16 @@ def top_up(model: PlanningModel, x: FloatArray) -> None:
     order = np.lexsort(
         (cost[candidates], lateness[candidates], -weight[model.flow_demand[candidates]])
     )
-    for flow in candidates[order].tolist():
-        d = int(model.flow_demand[flow])
-        if remaining[d] < 1:
-            continue
-        remaining[d] -= residual.give(flow, remaining[d])
+    ordered = candidates[order]
+    for block in range(0, ordered.size, _BLOCK):
+        flows = ordered[block : block + _BLOCK]
+        flows = flows[remaining[model.flow_demand[flows]] >= 1]
+        flows = flows[residual.rooms(flows) >= 1 - 1e-9]
+        for flow in flows.tolist():
+            d = int(model.flow_demand[flow])
+            if remaining[d] < 1:
+                continue
+            remaining[d] -= residual.give(flow, remaining[d])
 
 
 def greedy_baseline(model: PlanningModel) -> FloatArray:

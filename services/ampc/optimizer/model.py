@@ -4,14 +4,16 @@ Columns
     flows      F[k]  rounds of source entry e made (or dispatched, for offers) in week w for
                      demand d, arriving in week w + transit(origin, recipient). Only eligible
                      (demand, entry) pairs and weeks whose arrival lies in the demand's window
-                     [due - max_early_weeks, due + max_late_weeks] get a column.
+                     [due - max_early_weeks, due + max_late_weeks] get a column; a stock offer
+                     gets one week per demand (the others are dominated, see build_model).
     shortfall  S[d]  rounds of demand d not delivered in its window.
     lots       N[j]  number of lots of (lot-sized line entry, week); production is lot * N.
     churn      U[c]  |F - previous| for flows the previous plan had outside the frozen horizon.
 
 Rows (all with non-negative coefficients on F, so rounding flows down keeps them satisfied)
     demand     sum F(d) + S[d] == quantity
-    capacity   per line and week: production of all its products <= calendar * (1 - disruption)
+    capacity   per line and week: production of all its products <= calendar * (1 - disruption),
+               in whole lots on a lot-sized line (lot * floor(capacity / lot))
     lot link   per lot column: sum F(entry, week) - lot * N <= 0   (surplus stays unallocated)
     offer      sum F(offer) <= offered quantity                    (one-shot source)
     material   per material and week: sum bill * production <= weekly supply
@@ -23,6 +25,12 @@ Objectives (minimised lexicographically by ``ampc.optimizer.solve``)
     2 weighted lateness   sum weight(d) * max(0, arrival - due) * F
     3 cost (EUR)          sum unit price * production (lot production for lot-sized lines)
     4 churn (rounds)      sum |F - previous| outside the frozen horizon
+
+The LP view (``lp_*`` fields) is the same model with the lots relaxed: no lot columns and no
+lot link rows, the flows of lot-sized lines counted directly on the capacity and material rows
+and priced in the cost. Its optimum equals the LP relaxation's at every level (relaxed lots
+are never worth more than the flows they carry), with half the rows on scenarios where lots are
+common. LP mode solves this view and rounds to whole lots afterwards.
 """
 
 from __future__ import annotations
@@ -108,6 +116,15 @@ class PlanningModel:
     objectives: list[FloatArray] = field(default_factory=list)
     objective_offsets: list[float] = field(default_factory=list)
     has_previous_plan: bool = False
+    # the LP view with lots relaxed (see the module docstring); columns and rows keep their
+    # indices in the full model, the lot columns and lot link rows are left out
+    lp_columns: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    lp_rows: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    lp_a_row: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    lp_a_col: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    lp_a_val: FloatArray = field(default_factory=lambda: np.zeros(0))
+    lp_cost: FloatArray = field(default_factory=lambda: np.zeros(0))
+    """Cost objective of the LP view: lot-sized lines' flows carry their price."""
 
     @property
     def n_flows(self) -> int:
@@ -143,6 +160,25 @@ class PlanningModel:
     def n_rows(self) -> int:
         """Number of rows."""
         return int(self.row_lb.size)
+
+    def objective(self, level: int, relaxed_lots: bool = False) -> FloatArray:
+        """Objective of a level (0-based) over the model's columns, or of the LP view."""
+        if relaxed_lots and level == 2:
+            return self.lp_cost
+        return self.objectives[level]
+
+    def fill_relaxed_lots(self, x: FloatArray) -> None:
+        """Set the lot columns of an LP-view solution to the (fractional) lots its flows need,
+        which makes ``x`` a solution of the full model's LP relaxation with the same values."""
+        if self.lot_source.size == 0:
+            return
+        lot_flows = np.flatnonzero(self.flow_lot_col >= 0)
+        need = np.bincount(
+            self.flow_lot_col[lot_flows] - self.lot_offset,
+            weights=x[lot_flows],
+            minlength=self.lot_source.size,
+        )
+        x[self.lot_offset : self.churn_offset] = need / self.lot_size
 
     def is_mip(self, integral_flows: bool) -> bool:
         """Whether the model has integer columns when flows are (not) integral."""
@@ -207,6 +243,15 @@ def _segments(lo: IntArray, hi: IntArray) -> tuple[IntArray, IntArray]:
     starts = np.cumsum(lengths) - lengths
     offset = np.arange(owner.size, dtype=np.int64) - np.repeat(starts, lengths)
     return owner, np.repeat(lo, lengths) + offset
+
+
+def _row_major(
+    row: IntArray, col: IntArray, val: FloatArray, n_cols: int
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Matrix entries sorted by (row, column), as MathOpt wants them (one integer key sorts
+    several times faster than a lexsort of millions of entries)."""
+    order = np.argsort(row * max(n_cols, 1) + col)
+    return row[order], col[order], val[order]
 
 
 class _FlowIndex:
@@ -287,6 +332,13 @@ def build_model(snapshot: Snapshot) -> PlanningModel:
     lo = np.maximum(due[pd_] - snapshot.max_early_weeks - pt, 0) if pd_.size else pd_
     lo = np.maximum(lo, src_available[ps]) if pd_.size else lo
     hi = np.minimum(due[pd_] + snapshot.max_late_weeks - pt, weeks - 1) if pd_.size else pd_
+    # a stock offer has no weekly capacity, so all its on-time dispatch weeks are the same to
+    # every row and objective, and a later late week is never better than an earlier one:
+    # one column per (demand, offer) -- just in time, or the earliest if it is late anyway
+    one_week = (src_offer[ps] >= 0) & (lo <= hi) if pd_.size else np.zeros(0, bool)
+    just_in_time = np.minimum(np.maximum(due[pd_] - pt, lo), hi) if pd_.size else pd_
+    lo = np.where(one_week, just_in_time, lo)
+    hi = np.where(one_week, just_in_time, hi)
     owner, fweek = _segments(lo, hi)
     fdem, fsrc, farr = pd_[owner], ps[owner], fweek + pt[owner]
     # a line that makes nothing that week (burnt down) gets no column
@@ -440,12 +492,21 @@ def build_model(snapshot: Snapshot) -> PlanningModel:
     )
     add_terms(base + fdem, flow_cols, np.ones(n_flows))
     add_terms(base + np.arange(n_demands), short_off + np.arange(n_demands), np.ones(n_demands))
-    # capacity rows per (line, week)
+    # capacity rows per (line, week); a lot-sized line makes whole lots only, so its usable
+    # capacity is lot * floor(capacity / lot) (tightens the LP relaxation, exact for lots)
     n_lines = len(line_ids)
-    base = add_rows(
+    line_lot = np.array(
+        [ln.lot_size or 0 for p in snapshot.plants for ln in p.lines], np.float64
+    ).reshape(n_lines)
+    usable = cap.copy()
+    lot_lines = line_lot > 0
+    usable[lot_lines] = (
+        np.floor(cap[lot_lines] / line_lot[lot_lines, None] + 1e-9) * line_lot[lot_lines, None]
+    )
+    cap_base = base = add_rows(
         n_lines * weeks,
         np.full(n_lines * weeks, -np.inf),
-        cap.reshape(-1),
+        usable.reshape(-1),
         RowKind.CAPACITY,
         np.repeat(np.arange(n_lines), weeks),
         np.tile(np.arange(weeks), n_lines),
@@ -477,7 +538,7 @@ def build_model(snapshot: Snapshot) -> PlanningModel:
     # material rows per (material, week)
     mat_codes, supply = material_supply(snapshot)
     n_mat = len(mat_codes)
-    base = add_rows(
+    mat_base = base = add_rows(
         n_mat * weeks,
         np.full(n_mat * weeks, -np.inf),
         supply.reshape(-1),
@@ -486,11 +547,13 @@ def build_model(snapshot: Snapshot) -> PlanningModel:
         np.tile(np.arange(weeks), n_mat),
     )
     product_bill = {p.code: p.bill for p in snapshot.products}
+    bills: list[FloatArray] = []
     for m, code in enumerate(mat_codes):
         per_source = np.array(
             [product_bill[s.product].get(code, 0.0) if s.kind == "line" else 0.0 for s in sources],
             np.float64,
         ).reshape(n_sources)
+        bills.append(per_source)
         use = plain_line & (per_source[fsrc] > 0)
         add_terms(base + m * weeks + fweek[use], flow_cols[use], per_source[fsrc[use]])
         lot_use = per_source[lot_source] > 0
@@ -533,11 +596,10 @@ def build_model(snapshot: Snapshot) -> PlanningModel:
     add_terms(base + n_churn + np.arange(n_churn), u_cols, np.ones(n_churn))
     add_terms(base + n_churn + np.arange(n_churn), churn_flow, np.ones(n_churn))
 
-    a_row = np.concatenate(rows)
-    a_col = np.concatenate(cols)
-    a_val = np.concatenate(vals)
-    by_row_col = np.lexsort((a_col, a_row))  # MathOpt wants the matrix sorted row-major
-    a_row, a_col, a_val = a_row[by_row_col], a_col[by_row_col], a_val[by_row_col]
+    a_row, a_col, a_val = _row_major(
+        np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), n_cols
+    )
+    row_kind = np.concatenate(r_kind)
 
     # --- objectives ---
     shortfall_obj = np.zeros(n_cols)
@@ -552,6 +614,35 @@ def build_model(snapshot: Snapshot) -> PlanningModel:
         free = (fweek >= frozen) & (prev_of_flow == 0)
         churn_obj[:n_flows][free] = 1.0
         churn_obj[churn_off:] = 1.0
+
+    # --- the LP view: lots relaxed into the flows they carry ---
+    if n_lots:
+        lot_col = (a_col >= lot_off) & (a_col < churn_off)
+        keep = ~lot_col & (row_kind[a_row] != int(RowKind.LOT_LINK))
+        lot_flow_cols = flow_cols[flot]
+        lp_rows_parts = [a_row[keep], cap_base + fline[flot] * weeks + fweek[flot]]
+        lp_cols_parts = [a_col[keep], lot_flow_cols]
+        lp_vals_parts = [a_val[keep], np.ones(lot_flow_cols.size)]
+        for m, per_source in enumerate(bills):
+            use = per_source[fsrc[flot]] > 0
+            lp_rows_parts.append(mat_base + m * weeks + fweek[flot][use])
+            lp_cols_parts.append(lot_flow_cols[use])
+            lp_vals_parts.append(per_source[fsrc[flot][use]])
+        lp_a_row, lp_a_col, lp_a_val = _row_major(
+            np.concatenate(lp_rows_parts).astype(np.int64),
+            np.concatenate(lp_cols_parts).astype(np.int64),
+            np.concatenate(lp_vals_parts).astype(np.float64),
+            n_cols,
+        )
+        lp_columns = np.concatenate([np.arange(lot_off), np.arange(churn_off, n_cols)])
+        lp_rows = np.flatnonzero(row_kind != int(RowKind.LOT_LINK))
+        lp_cost = cost_obj.copy()
+        lp_cost[lot_off:churn_off] = 0.0
+        lp_cost[:n_flows][flot] = src_price[fsrc[flot]] / COST_SCALE
+    else:
+        lp_a_row, lp_a_col, lp_a_val = a_row, a_col, a_val
+        lp_columns, lp_rows = np.arange(n_cols), np.arange(row_kind.size)
+        lp_cost = cost_obj
 
     return PlanningModel(
         snapshot=snapshot,
@@ -575,7 +666,7 @@ def build_model(snapshot: Snapshot) -> PlanningModel:
         col_integer=col_integer,
         row_lb=np.concatenate(r_lb),
         row_ub=np.concatenate(r_ub),
-        row_kind=np.concatenate(r_kind),
+        row_kind=row_kind,
         row_subject=np.concatenate(r_subject).astype(np.int64),
         row_week=np.concatenate(r_week).astype(np.int64),
         a_row=a_row,
@@ -584,6 +675,12 @@ def build_model(snapshot: Snapshot) -> PlanningModel:
         objectives=[shortfall_obj, lateness_obj, cost_obj, churn_obj],
         objective_offsets=[0.0, 0.0, 0.0, churn_constant],
         has_previous_plan=has_prev,
+        lp_columns=lp_columns.astype(np.int64),
+        lp_rows=lp_rows.astype(np.int64),
+        lp_a_row=lp_a_row,
+        lp_a_col=lp_a_col,
+        lp_a_val=lp_a_val,
+        lp_cost=lp_cost,
     )
 
 

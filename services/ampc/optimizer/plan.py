@@ -31,7 +31,7 @@ class SolverSettings(_Strict):
 
     backend: Literal["auto", "highs", "scip", "cpsat", "glop", "pdlp"] = "auto"
     """auto: HiGHS for MIP levels and cold LP levels, Glop for LP levels that start from a
-    known basis (warm re-solves, the re-solve with whole lots fixed)."""
+    known basis (warm re-solves) and for very large cold LPs."""
     time_limit_seconds: float = Field(default=60.0, gt=0)
     """Budget for the whole lexicographic solve, shared across the levels."""
     relative_gap: float = Field(default=1e-6, ge=0)

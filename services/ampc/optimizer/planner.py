@@ -142,13 +142,16 @@ def to_plan(result: Result, explanation: Explanation, header: dict[str, Any]) ->
     model = result.model
     snap = model.snapshot
     terms = _level_terms(result)
-    gap = 0.0
-    for t in terms:
+    gap: float | None = 0.0
+    for t, level in zip(terms, result.levels, strict=False):
+        if t.bound is None and level.status is not SolverStatus.OPTIMAL:
+            gap = None  # a level stopped without a proven bound: the gap is unknown
+            break
         if t.bound is not None and abs(t.value - t.bound) > 1e-6 * max(1.0, abs(t.value)):
             gap = abs(t.value - t.bound) / max(1.0, abs(t.value))
             break
     if result.x is None:
-        gap = None  # type: ignore[assignment]
+        gap = None
     x = result.x if result.x is not None else np.zeros(model.n_cols)
     allocations = _allocations(model, x)
     demands = _demand_outcomes(model, allocations, explanation)

@@ -6,8 +6,13 @@ in ``SolverSettings``, default 1e-9 relative plus 1e-6 absolute: far below one r
 cent) before the next level, so cost and churn never buy back shortfall or lateness.
 
 Large models are solved with continuous flows (the LP of this network is integral except where
-a money or material row binds), then flows are rounded down and topped up greedily; the plan
-then says FEASIBLE and reports the gap to the LP bound. Small models use integer flows.
+a money or material row binds) on the model's LP view, where lots are relaxed into the flows
+they carry (see ``ampc.optimizer.model``); then flows are rounded down, lots to whole lots, and
+short demands topped up greedily; the plan then says FEASIBLE and reports the gap to the LP
+bound. Small models use integer flows and integer lots.
+
+Proto variable and constraint ids are the model's column and row indices, so a view that
+leaves some out still maps solutions, duals and bases back by id.
 """
 
 from __future__ import annotations
@@ -83,7 +88,8 @@ class Result:
     basis: solution_pb2.BasisProto | None = None
     """Level-1 LP basis (LP mode), for warm-starting the next solve."""
     lot_basis: solution_pb2.BasisProto | None = None
-    """Level-1 LP basis of the pass with lots fixed (LP mode with lots)."""
+    """Kept for callers of the earlier two-pass LP mode; always None now (lots are relaxed in
+    the one LP pass)."""
     rounded_units: float = 0.0
     """Rounds moved by rounding fractional LP flows (0 when the LP solution was integral)."""
     solve_seconds: float = 0.0
@@ -118,22 +124,32 @@ def build_proto(
     integer: np.ndarray,
     lower: FloatArray | None = None,
     upper: FloatArray | None = None,
+    relaxed_lots: bool = False,
 ) -> model_pb2.ModelProto:
-    """The model (without objective) as a MathOpt ``ModelProto`` (optionally other bounds)."""
+    """The model (without objective) as a MathOpt ``ModelProto`` (optionally other bounds);
+    ``relaxed_lots``: the LP view without lot columns and lot link rows."""
     proto = model_pb2.ModelProto(name="ampc-plan")
+    lb = model.col_lb if lower is None else lower
+    ub = model.col_ub if upper is None else upper
+    if relaxed_lots:
+        cols, rows = model.lp_columns, model.lp_rows
+        a_row, a_col, a_val = model.lp_a_row, model.lp_a_col, model.lp_a_val
+    else:
+        cols, rows = np.arange(model.n_cols, dtype=np.int64), np.arange(model.n_rows)
+        a_row, a_col, a_val = model.a_row, model.a_col, model.a_val
     v = proto.variables
-    v.ids.extend(np.arange(model.n_cols, dtype=np.int64))
-    v.lower_bounds.extend(model.col_lb if lower is None else lower)
-    v.upper_bounds.extend(model.col_ub if upper is None else upper)
-    v.integers.extend(integer.tolist())
+    v.ids.extend(cols)
+    v.lower_bounds.extend(lb[cols])
+    v.upper_bounds.extend(ub[cols])
+    v.integers.extend(integer[cols].tolist())
     c = proto.linear_constraints
-    c.ids.extend(np.arange(model.n_rows, dtype=np.int64))
-    c.lower_bounds.extend(model.row_lb)
-    c.upper_bounds.extend(model.row_ub)
+    c.ids.extend(rows)
+    c.lower_bounds.extend(model.row_lb[rows])
+    c.upper_bounds.extend(model.row_ub[rows])
     m = proto.linear_constraint_matrix
-    m.row_ids.extend(model.a_row)
-    m.column_ids.extend(model.a_col)
-    m.coefficients.extend(model.a_val)
+    m.row_ids.extend(a_row)
+    m.column_ids.extend(a_col)
+    m.coefficients.extend(a_val)
     return proto
 
 
@@ -152,10 +168,13 @@ def _fix_level(
     offset: float,
     value: float,
     settings: SolverSettings,
+    n_model_rows: int = 0,
 ) -> None:
-    """Append ``objective . x <= value * (1 + rel) + abs`` as a new (last) row."""
+    """Append ``objective . x <= value * (1 + rel) + abs`` as a new (last) row, with an id
+    past every model row (a view may leave the model's last rows out)."""
     nz = np.flatnonzero(objective)
-    row = len(proto.linear_constraints.ids)
+    ids = proto.linear_constraints.ids
+    row = max(ids[-1] + 1 if len(ids) else 0, n_model_rows)
     limit = value + abs(value) * settings.level_tolerance_relative
     limit += settings.level_tolerance_absolute - offset
     proto.linear_constraints.ids.append(row)
@@ -180,19 +199,21 @@ def _fix_optimal_face(proto: model_pb2.ModelProto, duals: FloatArray, reduced: F
     """
     lb = np.asarray(proto.variables.lower_bounds)
     ub = np.asarray(proto.variables.upper_bounds)
-    at_lower = reduced > _CS_TOLERANCE
-    at_upper = (reduced < -_CS_TOLERANCE) & np.isfinite(ub)
+    rc = reduced[np.asarray(proto.variables.ids, np.int64)]
+    at_lower = rc > _CS_TOLERANCE
+    at_upper = (rc < -_CS_TOLERANCE) & np.isfinite(ub)
     new_ub = np.where(at_lower, lb, ub)
     new_lb = np.where(at_upper, ub, lb)
     del proto.variables.lower_bounds[:]
     proto.variables.lower_bounds.extend(new_lb)
     del proto.variables.upper_bounds[:]
     proto.variables.upper_bounds.extend(new_ub)
-    n_rows = len(proto.linear_constraints.ids)
+    row_ids = np.asarray(proto.linear_constraints.ids, np.int64)
     row_lb = np.asarray(proto.linear_constraints.lower_bounds)
     row_ub = np.asarray(proto.linear_constraints.upper_bounds)
-    y = np.zeros(n_rows)
-    y[: duals.size] = duals
+    model_row = row_ids < duals.size  # rows appended by level fixing have no model dual
+    y = np.zeros(row_ids.size)
+    y[model_row] = duals[row_ids[model_row]]
     # minimisation: a tight upper bound has y < 0, a tight lower bound y > 0
     tight_upper = (y < -_CS_TOLERANCE) & np.isfinite(row_ub)
     tight_lower = (y > _CS_TOLERANCE) & np.isfinite(row_lb)
@@ -242,15 +263,10 @@ def _consistent_basis(
 ) -> solution_pb2.BasisProto:
     """A copy of ``basis`` whose statuses fit the bounds now in ``proto``."""
     out = solution_pb2.BasisProto()
-    n_cols, n_rows = len(proto.variables.ids), len(proto.linear_constraints.ids)
-    var = np.full(n_cols, _AT_LOWER, np.int64)
-    ids = np.asarray(basis.variable_status.ids, np.int64)
-    keep = ids < n_cols
-    var[ids[keep]] = np.asarray(basis.variable_status.values, np.int64)[keep]
-    con = np.full(n_rows, _BASIC, np.int64)
-    ids = np.asarray(basis.constraint_status.ids, np.int64)
-    keep = ids < n_rows
-    con[ids[keep]] = np.asarray(basis.constraint_status.values, np.int64)[keep]
+    var_ids = np.asarray(proto.variables.ids, np.int64)
+    con_ids = np.asarray(proto.linear_constraints.ids, np.int64)
+    var = _statuses_by_id(basis.variable_status, var_ids, _AT_LOWER)
+    con = _statuses_by_id(basis.constraint_status, con_ids, _BASIC)
     var = _statuses_for_bounds(
         var, np.asarray(proto.variables.lower_bounds), np.asarray(proto.variables.upper_bounds)
     )
@@ -259,10 +275,24 @@ def _consistent_basis(
         np.asarray(proto.linear_constraints.lower_bounds),
         np.asarray(proto.linear_constraints.upper_bounds),
     )
-    out.variable_status.ids.extend(np.arange(n_cols, dtype=np.int64))
+    out.variable_status.ids.extend(var_ids)
     out.variable_status.values.extend(var.tolist())
-    out.constraint_status.ids.extend(np.arange(n_rows, dtype=np.int64))
+    out.constraint_status.ids.extend(con_ids)
     out.constraint_status.values.extend(con.tolist())
+    return out
+
+
+def _statuses_by_id(
+    statuses: solution_pb2.SparseBasisStatusVector, ids: IntArray, default: int
+) -> IntArray:
+    """The status of each of ``ids`` in a sparse status vector (``default`` where absent)."""
+    have = np.asarray(statuses.ids, np.int64)
+    values = np.asarray(statuses.values, np.int64)
+    out = np.full(ids.size, default, np.int64)
+    if have.size:
+        pos = np.minimum(np.searchsorted(have, ids), have.size - 1)
+        found = have[pos] == ids
+        out[found] = values[pos[found]]
     return out
 
 
@@ -405,9 +435,10 @@ def _run(
         x[np.asarray(sol.variable_values.ids, np.int64)] = np.asarray(sol.variable_values.values)
     if res.solutions and res.solutions[0].HasField("dual_solution"):
         dual = res.solutions[0].dual_solution.dual_values
-        duals = np.zeros(len(proto.linear_constraints.ids))
-        duals[np.asarray(dual.ids, np.int64)] = np.asarray(dual.values)
-        duals = duals[:n_rows]
+        dual_ids = np.asarray(dual.ids, np.int64)
+        duals = np.zeros(n_rows)
+        model_row = dual_ids < n_rows  # rows appended by level fixing are not model rows
+        duals[dual_ids[model_row]] = np.asarray(dual.values)[model_row]
     reduced: FloatArray | None = None
     if res.solutions and res.solutions[0].HasField("dual_solution"):
         rc = res.solutions[0].dual_solution.reduced_costs
@@ -475,19 +506,33 @@ class _Pass:
 
 
 def _primal_feasible(model: PlanningModel, proto: model_pb2.ModelProto, x: FloatArray) -> bool:
-    """Whether ``x`` meets the model's bounds and rows (those in ``proto``) within 1e-6."""
-    lb = np.asarray(proto.variables.lower_bounds)
-    ub = np.asarray(proto.variables.upper_bounds)
+    """Whether ``x`` meets the model's bounds and rows (with the bounds in ``proto`` where it
+    has them) within 1e-6; an LP-view ``x`` needs its lots filled in first."""
+    lb, ub = model.col_lb.copy(), model.col_ub.copy()
+    var_ids = np.asarray(proto.variables.ids, np.int64)
+    lb[var_ids] = np.asarray(proto.variables.lower_bounds)
+    ub[var_ids] = np.asarray(proto.variables.upper_bounds)
     tol = 1e-6 * np.maximum(1.0, np.abs(x))
     if np.any(x < lb - tol) or np.any(x > ub + tol):
         return False
     activity = np.bincount(
         model.a_row, weights=model.a_val * x[model.a_col], minlength=model.n_rows
     )
-    row_lb = np.asarray(proto.linear_constraints.lower_bounds)[: model.n_rows]
-    row_ub = np.asarray(proto.linear_constraints.upper_bounds)[: model.n_rows]
+    row_lb, row_ub = model.row_lb.copy(), model.row_ub.copy()
+    con_ids = np.asarray(proto.linear_constraints.ids, np.int64)
+    own = con_ids < model.n_rows
+    row_lb[con_ids[own]] = np.asarray(proto.linear_constraints.lower_bounds)[own]
+    row_ub[con_ids[own]] = np.asarray(proto.linear_constraints.upper_bounds)[own]
     row_tol = 1e-6 * np.maximum(1.0, np.abs(activity))
     return bool(np.all(activity >= row_lb - row_tol) and np.all(activity <= row_ub + row_tol))
+
+
+def proven_bound(bound: float | None, value: float) -> float | None:
+    """The solver's lower bound of a minimised level, or None when it cannot be one: an
+    interrupted simplex may report its iterate's objective, which can exceed a feasible value."""
+    if bound is not None and bound > value + 1e-6 * max(1.0, abs(value)):
+        return None
+    return bound
 
 
 def _solve_levels(
@@ -499,8 +544,10 @@ def _solve_levels(
     face_fixing: bool,
     basis: solution_pb2.BasisProto | None = None,
     backend: str = "highs",
+    relaxed_lots: bool = False,
 ) -> _Pass:
-    """Minimise each level in turn on ``proto`` (which is modified), fixing each optimum."""
+    """Minimise each level in turn on ``proto`` (which is modified), fixing each optimum.
+    ``relaxed_lots``: ``proto`` is the LP view; solutions get their lot columns filled in."""
     out = _Pass([], None, SolverStatus.OPTIMAL, "")
     n_levels = 4 if model.has_previous_plan else 3
     for k in range(n_levels):
@@ -509,7 +556,7 @@ def _solve_levels(
             out.status = SolverStatus.TIME_LIMIT
             out.message = f"time budget spent before level {k + 1}"
             break
-        obj, off = model.objectives[k], model.objective_offsets[k]
+        obj, off = model.objective(k, relaxed_lots), model.objective_offsets[k]
         _set_objective(proto, obj, off)
         start_from = out.x if out.x is not None else hint
         raw = _run(
@@ -533,6 +580,8 @@ def _solve_levels(
                 model.n_cols,
                 model.n_rows,
             )
+        if raw.x is not None and relaxed_lots:
+            model.fill_relaxed_lots(raw.x)
         if (
             raw.x is not None
             and raw.status is not SolverStatus.OPTIMAL
@@ -555,8 +604,12 @@ def _solve_levels(
             out.duals, out.reduced_costs = raw.duals, raw.reduced_costs
             out.first_basis = raw.basis
         value = float(obj @ raw.x) + off
+        # an interrupted LP proves nothing (Glop reports its iterate's objective as the bound)
+        has_integers = any(proto.variables.integers)
+        lp_proved = raw.status is SolverStatus.OPTIMAL or has_integers
+        bound = proven_bound(raw.bound, value) if lp_proved else None
         out.levels.append(
-            LevelResult(LEVEL_NAMES[k], value, raw.bound, raw.status, raw.seconds, raw.detail)
+            LevelResult(LEVEL_NAMES[k], value, bound, raw.status, raw.seconds, raw.detail)
         )
         if raw.status is not SolverStatus.OPTIMAL:
             out.status = raw.status
@@ -566,7 +619,7 @@ def _solve_levels(
         if face_fixing and raw.duals is not None and raw.reduced_costs is not None:
             _fix_optimal_face(proto, raw.duals, raw.reduced_costs)
         else:
-            _fix_level(proto, obj, off, value, settings)
+            _fix_level(proto, obj, off, value, settings, model.n_rows)
     out.message = out.message.strip()
     return out
 
@@ -578,7 +631,7 @@ class WarmStart:
     model: PlanningModel
     basis: solution_pb2.BasisProto
     lot_basis: solution_pb2.BasisProto | None = None
-    """Level-1 basis of the pass with whole lots fixed, when there was one."""
+    """Unused since lots are relaxed in the one LP pass; kept so callers need not change."""
 
 
 def solve(
@@ -590,12 +643,12 @@ def solve(
     """Minimise the four objectives in order; never raises for solver trouble.
 
     Exact mode solves a MIP per level and fixes each optimum with a row. LP mode solves an LP
-    per level and restricts the next level to the optimal face; when lots come out
-    fractional it rounds them to whole lots and solves the levels again with the lots fixed
-    (so the flows fit the lots), then rounds flows down and tops up. The greedy plan is kept
-    instead if it is lexicographically better. ``hint`` is a solution vector of the same model
-    used to warm-start MIP levels; ``warm_start`` (``Result.warm_start()`` of an earlier solve,
-    e.g. before an urgent demand arrived) starts the LP levels from that basis.
+    per level on the model's LP view (lots relaxed) and restricts the next level to the
+    optimal face, then rounds flows down, lots to whole lots (the capacity rows already allow
+    whole lots only) and tops up greedily. The greedy plan is kept instead if it is
+    lexicographically better. ``hint`` is a solution vector of the same model used to
+    warm-start MIP levels; ``warm_start`` (``Result.warm_start()`` of an earlier solve, e.g.
+    before an urgent demand arrived) starts the LP levels from that basis.
     """
     settings = settings or SolverSettings()
     started = time.perf_counter()
@@ -606,8 +659,17 @@ def solve(
         basis = map_basis(warm_start.model, warm_start.basis, model)
     backend = _backend_for(settings, exact, basis is not None, model.n_cols)
     face_fixing = not exact and backend in ("highs", "glop")
+    relaxed = not exact
     first = _solve_levels(
-        model, build_proto(model, integer), settings, deadline, hint, face_fixing, basis, backend
+        model,
+        build_proto(model, integer, relaxed_lots=relaxed),
+        settings,
+        deadline,
+        hint,
+        face_fixing,
+        basis,
+        backend,
+        relaxed,
     )
     result = Result(
         model,
@@ -621,43 +683,6 @@ def solve(
         integral_flows=exact,
         basis=first.first_basis,
     )
-    lots = slice(model.lot_offset, model.churn_offset)
-    if (
-        first.x is not None
-        and not exact
-        and first.status is SolverStatus.OPTIMAL
-        and np.any(np.abs(first.x[lots] - np.round(first.x[lots])) > 1e-6)
-    ):
-        trial = first.x.copy()
-        trial[: model.n_flows] = np.floor(trial[: model.n_flows] + 1e-6)
-        _round_lots(model, trial)
-        lb, ub = model.col_lb.copy(), model.col_ub.copy()
-        lb[lots] = ub[lots] = trial[lots]
-        lot_start = first.first_basis
-        lot_backend = _backend_for(settings, exact, lot_start is not None)
-        if warm_start is not None and warm_start.lot_basis is not None and lot_backend == "glop":
-            # the lots of the plan in force are the likeliest to come back
-            lot_start = map_basis(warm_start.model, warm_start.lot_basis, model) or lot_start
-        again = _solve_levels(
-            model,
-            build_proto(model, integer, lb, ub),
-            settings,
-            deadline,
-            None,
-            face_fixing,
-            lot_start,
-            lot_backend,
-        )
-        result.lot_basis = again.first_basis
-        if again.x is not None and again.status is SolverStatus.OPTIMAL:
-            for level, redo in zip(result.levels, again.levels, strict=False):
-                level.value, level.seconds = redo.value, level.seconds + redo.seconds
-            result.x = again.x
-        else:
-            result.message = (
-                f"re-solve with whole lots fixed stopped ({again.message}); "
-                "lots rounded from the first pass"
-            )
     if result.x is not None:
         _make_integral(result)
         if not exact:
@@ -712,8 +737,9 @@ def _make_integral(result: Result) -> None:
     for k, level in enumerate(result.levels):
         new_value = float(model.objectives[k] @ x) + model.objective_offsets[k]
         if abs(new_value - level.value) > 1e-6 + 1e-9 * abs(level.value):
-            bound = level.value if level.bound is None else min(level.bound, level.value)
-            level.bound = bound
+            if level.status is SolverStatus.OPTIMAL:  # only an LP optimum bounds the level
+                bound = level.value if level.bound is None else min(level.bound, level.value)
+                level.bound = bound
             level.value = new_value
             if level.status is SolverStatus.OPTIMAL:
                 level.status = SolverStatus.FEASIBLE
@@ -811,7 +837,7 @@ def shortfall_duals(
     """
     settings = settings or SolverSettings()
     backend = "glop" if settings.backend in ("glop", "cpsat", "auto") else "highs"
-    proto = build_proto(model, np.zeros(model.n_cols, bool))
+    proto = build_proto(model, np.zeros(model.n_cols, bool), relaxed_lots=True)
     _set_objective(proto, model.objectives[0], model.objective_offsets[0])
     raw = _run(
         proto, backend, settings, settings.time_limit_seconds, None, model.n_cols, model.n_rows

@@ -150,3 +150,29 @@ def test_solve_snapshot_hands_back_a_warm_start_for_the_next_replan() -> None:
     assert second.version == 2
     assert check_plan(changed, second).ok
     assert first.input_reference["snapshot_sha256"] != second.input_reference["snapshot_sha256"]
+
+
+def test_a_bound_above_a_feasible_value_is_not_reported() -> None:
+    from ampc.optimizer.solve import proven_bound
+
+    assert proven_bound(22.8e6, 17.8e6) is None  # what an interrupted Glop handed back
+    assert proven_bound(17.0e6, 17.8e6) == 17.0e6
+    assert proven_bound(17.8e6 + 1.0, 17.8e6) == 17.8e6 + 1.0  # within solver tolerance
+    assert proven_bound(None, 5.0) is None
+
+
+def test_a_level_stopped_without_a_bound_makes_the_gap_unknown() -> None:
+    from ampc.optimizer.plan import SolverStatus
+
+    snap = generate("small", 1)
+    result = solve(build_model(snap), SolverSettings(integrality="round"))
+    header = {
+        "horizon_start": snap.horizon.start_week,
+        "weeks": snap.horizon.weeks,
+        "frozen_horizon_weeks": snap.frozen_horizon_weeks,
+        "settings": result.settings,
+    }
+    assert to_plan(result, Explanation(), header).gap is not None
+    # what an interrupted LP leaves: a feasible iterate, no proven bound
+    result.levels[0].status, result.levels[0].bound = SolverStatus.TIME_LIMIT, None
+    assert to_plan(result, Explanation(), header).gap is None
