@@ -202,7 +202,9 @@ def check_plan(snapshot: Snapshot, plan: Plan) -> CheckReport:
                     ):
                         rate *= 1.0 - dis.fraction_lost
                 # committed orders stand even where a later disruption cut the line
-                rate = max(rate, committed_on_line.get(line.id, {}).get(w, 0))
+                lot = line.lot_size or 1
+                held = committed_on_line.get(line.id, {}).get(w, 0)
+                rate = max(rate, -(-held // lot) * lot)
                 if made > math.floor(rate + 1e-9):
                     report.add(
                         "line_capacity",

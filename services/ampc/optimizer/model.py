@@ -217,8 +217,10 @@ def line_capacity(snapshot: Snapshot) -> tuple[list[str], dict[str, str], FloatA
                     cap[lo : hi + 1] *= 1.0 - dis.fraction_lost
             # Committed orders stand even where a disruption (or a lower calendar) came after
             # them: the plant is held to its commitment, the tracker sees what is not made.
+            # On a lot-sized line that means the whole lots the commitment takes.
+            lot = line.lot_size or 1
             for w, quantity in committed.get(line.id, {}).items():
-                cap[w] = max(cap[w], quantity)
+                cap[w] = max(cap[w], -(-quantity // lot) * lot)
             ids.append(line.id)
             plant_of[line.id] = plant.id
             rows.append(np.floor(cap + 1e-9))

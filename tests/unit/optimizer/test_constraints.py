@@ -288,3 +288,25 @@ def test_committed_orders_stand_beyond_a_cut_capacity_and_leave_no_room() -> Non
     week0 = [a for a in plan.allocations if a.production_week == snap.week_date(0)]
     assert [(a.demand_id, a.quantity, a.frozen) for a in week0] == [("A", 50, True)]
     assert any(a.production_week > snap.week_date(0) for a in plan.allocations)
+
+
+def test_committed_orders_on_a_lot_sized_line_keep_their_whole_lots_after_a_cut() -> None:
+    # 150 rounds committed on a line of lots of 100, then cut to 10 a week: two whole lots stand.
+    snap = snapshot(
+        frozen_horizon_weeks=1,
+        plants=[plant("P", "DE", line("L", 10, {"155-HE": 100}, lot=100))],
+        demands=[demand("A", 150, 3)],
+        committed_orders=[
+            {
+                "source_id": "L",
+                "product": "155-HE",
+                "production_week": week(0),
+                "demand_id": "A",
+                "quantity": 150,
+            }
+        ],
+    )
+    plan = solve_checked(snap)
+    assert plan.status in ("OPTIMAL", "FEASIBLE")
+    week0 = [a for a in plan.allocations if a.production_week == snap.week_date(0)]
+    assert sum(a.quantity for a in week0 if a.demand_id == "A") == 150
