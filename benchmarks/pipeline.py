@@ -456,6 +456,25 @@ def start_services(settings: Settings, work: Path) -> list[Child]:
     ]
 
 
+def start_raw_stages(bootstrap: str, prefix: str, work: Path) -> list[Child]:
+    """The raw baseline's two plain aiokafka processes, as the services are two processes."""
+    children = []
+    for stage in ("gateway", "ledger"):
+        command = [
+            sys.executable,
+            str(SCRIPT),
+            "--raw-stage",
+            stage,
+            "--bootstrap",
+            bootstrap,
+            "--prefix",
+            prefix,
+        ]
+        log = work / f"{prefix}-raw-{stage}.log"
+        children.append(spawn(f"raw {stage}", command, dict(os.environ), log))
+    return children
+
+
 def processing_seconds(port: int, service: str) -> tuple[float, float]:
     """(sum, count) of the service's ampc_event_processing_seconds histogram (time inside the
     agent per record: decode, domain, hand-off to the producer)."""
@@ -765,20 +784,7 @@ async def benchmark(
     children: list[Child] = []
     try:
         # 1. raw baseline: two plain aiokafka processes, as the services are two processes.
-        for stage in ("gateway", "ledger"):
-            command = [
-                sys.executable,
-                str(SCRIPT),
-                "--raw-stage",
-                stage,
-                "--bootstrap",
-                bootstrap,
-                "--prefix",
-                raw.topic_prefix,
-            ]
-            children.append(
-                spawn(f"raw {stage}", command, dict(os.environ), work / f"raw-{stage}.log")
-            )
+        children += start_raw_stages(bootstrap, raw.topic_prefix, work)
         waited = await wait_for_probe(bootstrap, raw_registry, "probe-raw", children, 120)
         console.print(f"raw stages ready after {waited:.1f} s; measuring ...")
         pids = {c.name: c.process.pid for c in children} | broker_pid
@@ -844,6 +850,23 @@ async def benchmark(
         dead = [c for c in children if c.process.poll() is not None]
         if dead:
             raise RuntimeError(f"{dead[0].name} died during the run:\n{dead[0].tail()}")
+        for child in children:
+            child.stop()
+        children.clear()
+
+        # 4. the raw loop's latency at the same rate, on fresh topics: what the machine and
+        # the broker cost two hops of plain aiokafka, the floor the services are measured on.
+        raw_lat = raw.model_copy(update={"topic_prefix": f"{run}-rawlat"})
+        raw_lat_registry = TopicRegistry(raw_lat)
+        await apply_topics(bootstrap, raw_lat_registry.specs)
+        children += start_raw_stages(bootstrap, raw_lat.topic_prefix, work)
+        await wait_for_probe(bootstrap, raw_lat_registry, "probe-rawlat", children, 120)
+        pids = {c.name: c.process.pid for c in children} | broker_pid
+        await asyncio.sleep(2)
+        raw_latency = await measure_latency(
+            bootstrap, raw_lat_registry, latency.target_rate, args.latency_seconds, pids
+        )
+        raw_latency.services = "raw aiokafka stages, fresh topics, same rate"
     except BaseException:
         for child in children:
             console.print(f"[red]--- {child.name} log tail ---[/red]\n{child.tail()}")
@@ -868,6 +891,7 @@ async def benchmark(
         "raw": raw_result,
         "pipeline": pipe_result,
         "latency": latency,
+        "raw_latency": raw_latency,
     }
 
 
@@ -976,6 +1000,14 @@ def print_report(report: dict[str, Any]) -> None:
         met(targets["p99_latency_ms_at_half_load"]["met"]),
     )
     table.add_row("latency: state seen / sent", f"{latency.observed} / {latency.sent}", "", "")
+    raw_latency: Latency | None = report.get("raw_latency")
+    if raw_latency is not None:
+        table.add_row(
+            "raw loop latency p50 / p95 / p99, same rate",
+            " / ".join(ms(x) for x in (raw_latency.p50_ms, raw_latency.p95_ms, raw_latency.p99_ms)),
+            "",
+            "",
+        )
     console.print(table)
 
     cpu = Table(title="CPU per process: % of one core (2 cores = 200 %), ms of CPU per event")

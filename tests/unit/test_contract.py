@@ -227,3 +227,83 @@ def test_capacity_steps_must_increase() -> None:
                 }
             )
         )
+
+
+_PLAIN_HEADERS: dict[str, bytes] = {
+    "ce_specversion": b"1.0",
+    "ce_id": b"e-1",
+    "ce_source": b"/nation/PL",
+    "ce_type": b"ampc.demand.submitted.v1",
+    "ce_subject": b"D-1",
+    "ce_time": b"2026-11-29T14:03:58.945759Z",
+    "content-type": b"application/json",
+    "ampc-party": b"PL",
+}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"ce_time": b"2026-11-29T14:03:58Z"},
+        {"ce_time": b"2026-11-29T14:03:58.9Z"},
+        {"ce_time": b"2026-11-29T14:03:58.123Z"},
+        {"ce_time": b"2026-11-29T14:03:58+01:00"},
+        {"ce_time": b"2026-11-29T14:03:58.1234567Z"},
+        {"ce_time": b"2026-11-29 14:03:58Z"},
+        {"ce_time": b"2026-11-29"},
+        {"ce_subject": None},
+        {"ce_time": None},
+        {"content-type": None},
+        {"ampc-party": b"\xff\xfe"},
+        {"ce_dataschema": b"https://example.org/s"},
+        {"ce_traceparent": b"00-abc"},
+        {"ce_Bad-Name": b"x"},
+        {"ce_data": b"x"},
+        {"ce_source": "/nation/PŁ".encode()},
+        {"ce_subject": b""},
+        {"content-type": b""},
+    ],
+)
+@pytest.mark.parametrize("key", [b"D-1", None, b"\xff"])
+def test_the_quick_attribute_road_agrees_with_cloudevents(
+    change: dict[str, bytes | None], key: bytes | None
+) -> None:
+    """decode reads everyday headers without the cloudevents library; wherever it does, it must
+    read exactly what the library would, and leave everything else to the library."""
+    from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
+
+    from ampc.contract.envelope import _FORMAT, _plain_attributes
+
+    headers = {
+        name: value for name, value in {**_PLAIN_HEADERS, **change}.items() if value is not None
+    }
+    headers = {name.lower(): value for name, value in headers.items()}
+    quick = _plain_attributes(headers, key)
+    try:
+        library: dict[str, Any] | None = from_binary(
+            KafkaMessage(headers=headers, key=key, value=b"{}"), _FORMAT
+        ).get_attributes()
+    except Exception:
+        library = None
+    if quick is not None:
+        assert library is not None
+        if "ce_time" not in headers:
+            # cloudevents stamps a missing time with its clock; decode does the same after
+            assert "time" not in quick
+            library.pop("time")
+        assert quick == library
+        assert type(quick.get("time")) is type(library.get("time"))
+        if "time" in quick:
+            assert quick["time"].tzinfo == library["time"].tzinfo
+    if not change and key != b"\xff":
+        assert quick is not None  # the everyday shape takes the quick road
+
+
+def test_a_plain_time_that_is_no_date_is_left_to_cloudevents() -> None:
+    key, value, headers = _demand_record(_valid_demand())
+    headers = [(k, b"2026-13-40T14:03:58Z" if k == "ce_time" else v) for k, v in headers]
+    with pytest.raises(ContractViolation) as caught:
+        decode(key, value, headers)
+    assert caught.value.code is RejectionCode.BAD_HEADER
+    assert caught.value.message.startswith("invalid CloudEvents attributes: ")

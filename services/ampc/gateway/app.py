@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
 
 import faust
 
@@ -25,7 +24,13 @@ from ampc.platform.metrics import (
 )
 from ampc.platform.replica import CompactedReplica, ReadYourWritesMap
 from ampc.platform.service_views import add_service_views
-from ampc.platform.streaming import create_app, process_or_dead_letter, raw_topic, source_of
+from ampc.platform.streaming import (
+    create_app,
+    process_or_dead_letter,
+    raw_topic,
+    send_record,
+    source_of,
+)
 from ampc.platform.topics import TopicRegistry, TopicRole
 from ampc.settings import Settings
 
@@ -37,13 +42,6 @@ def build_gateway(settings: Settings) -> faust.App:
         SERVICE, settings, web_port=settings.gateway_port, partitions=settings.inbox_partitions
     )
     inboxes = raw_topic(app, *(spec.name for spec in registry.by_role(TopicRole.INBOX)))
-    outputs: dict[str, Any] = {
-        spec.name: raw_topic(app, spec.name)
-        for spec in (
-            *registry.by_role(TopicRole.CANONICAL),
-            *registry.by_role(TopicRole.DEADLETTER),
-        )
-    }
     # Who owns which plant, offer, demand, pool and shipment, read whole by every worker: a
     # shipment names a plant keyed elsewhere. (faust's GlobalTable insists on the changelog
     # having as many partitions as the source, and is documented to loop in recovery with
@@ -74,11 +72,8 @@ def build_gateway(settings: Settings) -> faust.App:
         party = decision.party or "unknown"
         if decision.record is None or decision.topic is None:
             return
-        await outputs[decision.topic].send(
-            key=decision.record.key,
-            value=decision.record.value,
-            headers=decision.record.headers,
-        )
+        record = decision.record
+        await send_record(app, decision.topic, record.key, record.value, record.headers)
         if decision.verdict is Verdict.REJECTED and decision.reason is not None:
             EVENTS_REJECTED.labels(SERVICE, decision.reason.value, party).inc()
             EVENTS_OUT.labels(SERVICE, decision.event_type, "deadletter").inc()
@@ -95,9 +90,7 @@ def build_gateway(settings: Settings) -> faust.App:
                 "send it again with a new event id",
             )
             record = dead_letter(source, violation, party=party, rejected_by=SERVICE)
-            await outputs[registry.deadletter].send(
-                key=record.key, value=record.value, headers=record.headers
-            )
+            await send_record(app, registry.deadletter, record.key, record.value, record.headers)
             EVENTS_REJECTED.labels(SERVICE, violation.code.value, party or "unknown").inc()
 
         return send

@@ -42,7 +42,13 @@ from ampc.platform.metrics import (
     PROCESSING_SECONDS,
 )
 from ampc.platform.service_views import add_service_views
-from ampc.platform.streaming import create_app, process_or_dead_letter, raw_topic, source_of
+from ampc.platform.streaming import (
+    create_app,
+    process_or_dead_letter,
+    raw_topic,
+    send_record,
+    source_of,
+)
 from ampc.platform.topics import LEDGER_TABLES, TopicRegistry, TopicRole, apply_topics
 from ampc.settings import Settings
 
@@ -54,13 +60,28 @@ class TableStore:
 
     def __init__(self, tables: dict[EntityKind, Any]) -> None:
         self.tables = tables
+        # The JSON of the states written last, so that publishing them does not serialise
+        # them again (the same object: a state changed after `put` is serialised anew).
+        self._written: dict[tuple[EntityKind, str], tuple[EntityState, bytes]] = {}
 
     def get(self, kind: EntityKind, entity_id: str) -> EntityState | None:
         raw = self.tables[kind].get(entity_id)
         return None if raw is None else state_from_json(kind, raw)
 
     def put(self, kind: EntityKind, entity_id: str, state: EntityState) -> None:
-        self.tables[kind][entity_id] = state_json(state).decode()
+        raw = state_json(state)
+        self.tables[kind][entity_id] = raw.decode()
+        self._written[(kind, entity_id)] = (state, raw)
+
+    def json_of(self, kind: EntityKind, entity_id: str, state: EntityState) -> bytes:
+        """`state_json(state)`, reusing what `put` serialised for this very state object."""
+        written = self._written.pop((kind, entity_id), None)
+        if written is not None and written[0] is state:
+            return written[1]
+        return state_json(state)
+
+    def forget_written(self) -> None:
+        self._written.clear()
 
     def items(self) -> Iterator[tuple[EntityKind, str, EntityState]]:
         for kind, table in self.tables.items():
@@ -86,8 +107,7 @@ def build_ledger(settings: Settings) -> faust.App:
     )
     canonical = raw_topic(app, *(spec.name for spec in registry.by_role(TopicRole.CANONICAL)))
     offer_dispatches = raw_topic(app, registry.offer_dispatches)
-    deadletter = raw_topic(app, registry.deadletter)
-    state_topics = {kind: raw_topic(app, registry.state(kind.value)) for kind in EntityKind}
+    state_topics = {kind: registry.state(kind.value) for kind in EntityKind}
     tables = {
         kind: app.Table(
             f"state-{kind.value}",
@@ -125,7 +145,8 @@ def build_ledger(settings: Settings) -> faust.App:
     async def publish(
         kind: EntityKind, entity_id: str, state: EntityState, event_type: str
     ) -> None:
-        await state_topics[kind].send(key=entity_id.encode(), value=state_json(state))
+        value = store.json_of(kind, entity_id, state)
+        await send_record(app, state_topics[kind], entity_id.encode(), value)
         EVENTS_OUT.labels(SERVICE, event_type, "state").inc()
 
     async def settle(
@@ -152,7 +173,9 @@ def build_ledger(settings: Settings) -> faust.App:
             case Rejected(code=code, message=message, field_path=field_path):
                 violation = ContractViolation(code, message, field_path)
                 record = dead_letter(source, violation, party=party, rejected_by=SERVICE)
-                await deadletter.send(key=record.key, value=record.value, headers=record.headers)
+                await send_record(
+                    app, registry.deadletter, record.key, record.value, record.headers
+                )
                 EVENTS_REJECTED.labels(SERVICE, code.value, party).inc()
                 EVENTS_OUT.labels(SERVICE, event_type, "deadletter").inc()
 
@@ -181,7 +204,7 @@ def build_ledger(settings: Settings) -> faust.App:
         except ContractViolation as violation:
             # Only the gateway writes here; a record it did not write is dead-lettered.
             record = dead_letter(source, violation, party=party, rejected_by=SERVICE)
-            await deadletter.send(key=record.key, value=record.value, headers=record.headers)
+            await send_record(app, registry.deadletter, record.key, record.value, record.headers)
             EVENTS_REJECTED.labels(SERVICE, violation.code.value, party).inc()
             return Rejected(violation.code, violation.message, violation.field_path)
         if not retry:
@@ -194,10 +217,12 @@ def build_ledger(settings: Settings) -> faust.App:
         if not isinstance(outcome, Rejected) and isinstance(envelope.payload, ShipmentDispatched):
             # The offer it draws on lives in another partition: re-key by offer id. Also after
             # a Duplicate, in case a crash came between the fold and this send.
-            await offer_dispatches.send(
-                key=envelope.payload.source_id.encode(),
-                value=source.value,
-                headers=list(source.headers),
+            await send_record(
+                app,
+                registry.offer_dispatches,
+                envelope.payload.source_id.encode(),
+                source.value,
+                source.headers,
             )
         return outcome
 
@@ -221,7 +246,7 @@ def build_ledger(settings: Settings) -> faust.App:
                 "it is not in the state",
             )
             record = dead_letter(source, violation, party=party, rejected_by=SERVICE)
-            await deadletter.send(key=record.key, value=record.value, headers=record.headers)
+            await send_record(app, registry.deadletter, record.key, record.value, record.headers)
             EVENTS_REJECTED.labels(SERVICE, violation.code.value, party).inc()
 
         return send
@@ -236,6 +261,7 @@ def build_ledger(settings: Settings) -> faust.App:
     async def fold_canonical(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             started = time.perf_counter()
+            store.forget_written()
             source = source_of(event)
             await process_or_dead_letter(
                 partial(fold_and_release, source),
