@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ampc.contract.envelope import KafkaRecord
+from ampc.platform.ranges import read_ranges
 
 
 @dataclass(frozen=True)
@@ -115,23 +116,17 @@ async def read_all(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -
     )
     await consumer.start()
     records: list[Read] = []
-    deadline = time.monotonic() + timeout_s
     try:
         consumer.assign(list(ends))
-        await consumer.seek_to_beginning(*ends)
-        pending = {tp for tp, end in ends.items() if end > 0}
-        while pending:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"could not read {topics} to their end in {timeout_s:.0f} s")
-            batches = await consumer.getmany(*pending, timeout_ms=500)
-            for tp, messages in batches.items():
-                for m in messages:
-                    records.append(
-                        Read(tp.topic, tp.partition, m.offset, m.key, m.value, dict(m.headers))
-                    )
-            for tp in list(pending):
-                if await consumer.position(tp) >= ends[tp]:
-                    pending.discard(tp)
+        async with asyncio.timeout(timeout_s):
+            async for tp, m in read_ranges(consumer, {tp: (None, end) for tp, end in ends.items()}):
+                records.append(
+                    Read(tp.topic, tp.partition, m.offset, m.key, m.value, dict(m.headers))
+                )
+    except TimeoutError as error:
+        raise AssertionError(
+            f"could not read {topics} to their end in {timeout_s:.0f} s"
+        ) from error
     finally:
         await consumer.stop()
     return records

@@ -27,7 +27,7 @@ from ampc.platform.broker import free_port
 from ampc.platform.processes import ServiceProcess
 from ampc.platform.replica import CompactedReplica
 from ampc.platform.topics import TopicRegistry
-from ampc.replan.plans_topic import latest_plan
+from ampc.replan.plans_topic import PlanFollower
 from ampc.replan.replay import replay
 from ampc.replan.requests import request_plan
 from ampc.settings import Settings
@@ -138,12 +138,7 @@ async def wait_for_state(
                             for r in refused[:5]
                         )
                     )
-                for service in services:
-                    if not service.alive():
-                        raise DemoFailed(
-                            f"the {service.name} stopped; the end of its log "
-                            f"({service.log_path}):\n{service.log_tail(15)}"
-                        )
+                fail_if_stopped(services)
                 if time.monotonic() > deadline:
                     shown = {
                         key: getattr(states[key[0]].get(key[1]), "version", 0) for key in expected
@@ -173,35 +168,45 @@ async def wait_for_plan(
 ) -> PlanPublished:
     """Wait for the optimizer service to publish a plan whose input includes every state record
     up to `covering` (topic:partition -> next offset)."""
-    registry = TopicRegistry(settings)
-    bootstrap = settings.bootstrap_servers or ""
+    follower = PlanFollower(
+        settings.bootstrap_servers or "",
+        TopicRegistry(settings).plans,
+        on_plan=lambda plan: console.print(
+            f"plan {plan.version} published ({plan.solver_status.value}): {plan.trigger}"
+        ),
+        client_id="ampc-demo-plans",
+    )
     deadline = time.monotonic() + timeout_s
-    seen = 0
-    with console.status("the optimizer is re-planning on the events...") as status:
-        while True:
-            plan = await latest_plan(bootstrap, registry.plans)
-            if plan is not None:
-                if plan.version != seen:
-                    seen = plan.version
-                    console.print(
-                        f"plan {plan.version} published ({plan.solver_status.value}): "
-                        f"{plan.trigger}"
-                    )
-                if all(plan.input_offsets.get(key, 0) >= end for key, end in covering.items()):
+    await follower.start()
+    try:
+        with console.status("the optimizer is re-planning on the events...") as status:
+            while True:
+                plan = follower.plan
+                if plan is not None and all(
+                    plan.input_offsets.get(key, 0) >= end for key, end in covering.items()
+                ):
                     return plan
-            for service in services:
-                if not service.alive():
-                    raise DemoFailed(
-                        f"the {service.name} stopped; the end of its log "
-                        f"({service.log_path}):\n{service.log_tail(15)}"
+                fail_if_stopped(services)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"no plan covering the whole scenario after {timeout_s:.0f} s; see "
+                        f"{services[0].log_path.parent}/optimizer.log"
                     )
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"no plan covering the whole scenario after {timeout_s:.0f} s; see "
-                    f"{services[0].log_path.parent}/optimizer.log"
-                )
-            status.update(f"the optimizer is re-planning (plan in force: {seen or 'none'})")
-            await asyncio.sleep(1.0)
+                in_force = plan.version if plan is not None else "none"
+                status.update(f"the optimizer is re-planning (plan in force: {in_force})")
+                await asyncio.sleep(0.5)
+    finally:
+        await follower.stop()
+
+
+def fail_if_stopped(services: list[ServiceProcess]) -> None:
+    """Raise DemoFailed, with the end of its log, if one of the services has stopped."""
+    for service in services:
+        if not service.alive():
+            raise DemoFailed(
+                f"the {service.name} stopped; the end of its log "
+                f"({service.log_path}):\n{service.log_tail(15)}"
+            )
 
 
 def run_demo(

@@ -14,6 +14,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ampc.contract.events import (
     DemandRef,
@@ -116,18 +117,7 @@ def order_changes(
         committed = week < frozen_until
         if new is not None and old is None:
             changes.append(
-                ProductionOrderIssued(
-                    order_id=oid,
-                    plant_id=new.plant_id,
-                    nation=new.nation,
-                    line_id=new.line_id,
-                    product=new.product,
-                    week=new.week,
-                    quantity=new.quantity,
-                    demand_refs=_refs(new),
-                    plan_version=plan_version,
-                    committed=committed,
-                )
+                ProductionOrderIssued(**_terms(new), plan_version=plan_version, committed=committed)
             )
         elif committed:
             continue
@@ -135,15 +125,8 @@ def order_changes(
             if (new.quantity, new.demand_refs) != (old.quantity, old.demand_refs):
                 changes.append(
                     ProductionOrderRevised(
-                        order_id=oid,
-                        plant_id=new.plant_id,
-                        nation=new.nation,
-                        line_id=new.line_id,
-                        product=new.product,
-                        week=new.week,
-                        quantity=new.quantity,
+                        **_terms(new),
                         previous_quantity=old.quantity,
-                        demand_refs=_refs(new),
                         plan_version=plan_version,
                         committed=False,
                     )
@@ -176,5 +159,15 @@ def frozen_moves(
     return sorted(moved)
 
 
-def _refs(order: Order) -> list[DemandRef]:
-    return [DemandRef(demand_id=d, quantity=q) for d, q in order.demand_refs]
+def _terms(order: Order) -> dict[str, Any]:
+    """What an issued or revised order says about the order itself."""
+    return {
+        "order_id": order.order_id,
+        "plant_id": order.plant_id,
+        "nation": order.nation,
+        "line_id": order.line_id,
+        "product": order.product,
+        "week": order.week,
+        "quantity": order.quantity,
+        "demand_refs": [DemandRef(demand_id=d, quantity=q) for d, q in order.demand_refs],
+    }

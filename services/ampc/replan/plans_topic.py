@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ampc.contract.envelope import ContractViolation, decode
 from ampc.contract.events import PlanPublished
+from ampc.platform.ranges import read_ranges
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +51,13 @@ def read_plan_record(value: bytes | None, headers: list[tuple[str, bytes]]) -> P
 async def _read_range(
     consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int
 ) -> list[PlanPublished]:
-    consumer.seek(tp, start)
     plans: list[PlanPublished] = []
-    idle = 0
-    while await consumer.position(tp) < end and idle < 3:
-        # Under read_committed the position stops before an open transaction: give up after
-        # a few empty fetches rather than wait for it.
-        batch = await consumer.getmany(tp, timeout_ms=500)
-        idle = 0 if batch else idle + 1
-        for record in batch.get(tp, []):
-            if record.offset >= end:
-                break
-            plan = read_plan_record(record.value, list(record.headers))
-            if plan is not None:
-                plans.append(plan)
+    consumer.resume(tp)
+    # An open transaction holds the position back: give up after a few empty fetches.
+    async for _tp, record in read_ranges(consumer, {tp: (start, end)}, give_up_after_idle=3):
+        plan = read_plan_record(record.value, list(record.headers))
+        if plan is not None:
+            plans.append(plan)
     return plans
 
 

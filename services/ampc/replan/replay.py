@@ -23,6 +23,7 @@ from ampc.optimizer.from_ledger import States
 from ampc.optimizer.plan import Plan
 from ampc.optimizer.planner import snapshot_digest, solve_snapshot
 from ampc.optimizer.snapshot import Snapshot
+from ampc.platform.ranges import read_ranges
 from ampc.platform.topics import TopicRegistry
 from ampc.replan.plans_topic import latest_plan
 from ampc.replan.publish import plan_event, solver_settings_of
@@ -60,24 +61,14 @@ async def states_at(bootstrap: str, registry: TopicRegistry, offsets: dict[str, 
     await consumer.start()
     try:
         consumer.assign(list(wanted))
-        await consumer.seek_to_beginning(*wanted)
-        pending = dict(wanted)
-        while pending:
-            batches = await consumer.getmany(*pending, timeout_ms=1000)
-            for tp, records in batches.items():
-                table = states[kinds[tp.topic]]
-                for record in records:
-                    if record.offset >= wanted[tp]:
-                        break
-                    key = (record.key or b"").decode()
-                    if record.value is None:
-                        table.pop(key, None)
-                    else:
-                        table[key] = state_from_json(kinds[tp.topic], record.value)
-            for tp in list(pending):
-                if await consumer.position(tp) >= pending[tp]:
-                    del pending[tp]
-                    consumer.pause(tp)
+        ranges = {tp: (None, end) for tp, end in wanted.items()}
+        async for tp, record in read_ranges(consumer, ranges):
+            table = states[kinds[tp.topic]]
+            key = (record.key or b"").decode()
+            if record.value is None:
+                table.pop(key, None)
+            else:
+                table[key] = state_from_json(kinds[tp.topic], record.value)
     finally:
         await consumer.stop()
     return states

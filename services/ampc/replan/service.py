@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import signal
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -32,7 +31,6 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, ProducerFenced
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from ampc.contract.envelope import ContractViolation, decode, encode
@@ -48,6 +46,8 @@ from ampc.contract.types import Priority
 from ampc.ledger.state import DemandState, EntityKind
 from ampc.optimizer.plan import Plan, SolverSettings
 from ampc.optimizer.whatif import ChangeSet
+from ampc.platform import plain_service
+from ampc.platform.plain_service import run_until_stopped, start_http, stop_on_signals
 from ampc.platform.topics import TopicRegistry
 from ampc.replan import metrics
 from ampc.replan.orders import (
@@ -60,10 +60,18 @@ from ampc.replan.orders import (
 )
 from ampc.replan.plans_topic import PLAN_BYTES, latest_plan
 from ampc.replan.publish import frozen_until, plan_event
+from ampc.replan.requests import state_end_offsets
 from ampc.replan.snapshots import Horizon, PlanningInput, planning_input
 from ampc.replan.solving import SolverPool
 from ampc.replan.states import state_replica, states_of
-from ampc.replan.triggers import Coalescer, Trigger, TriggerKind, describe, trigger_for
+from ampc.replan.triggers import (
+    Coalescer,
+    Trigger,
+    TriggerKind,
+    describe,
+    requested,
+    trigger_for,
+)
 from ampc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -122,7 +130,6 @@ class OptimizerService:
         self.coalescer = Coalescer(settings.replan_window_s)
         self.triggers_tp = TopicPartition(self.registry.optimizer_triggers, 0)
         self.wake = asyncio.Event()
-        self.stopping = asyncio.Event()
         self.ready = False
         self.active = False
         self.generation = 0  # bumped on every activation and deactivation
@@ -135,10 +142,17 @@ class OptimizerService:
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        runner = await self._start_web()
+        stopping = stop_on_signals()
+        runner = await start_http(
+            "optimizer",
+            self.settings.optimizer_port,
+            [
+                web.get("/readyz", self._readyz),
+                web.get("/plan", self._plan_view),
+                web.post("/whatif", self._what_if_view),
+            ],
+            client_max_size=4 * 1024 * 1024,
+        )
         tasks: list[asyncio.Task[None]] = []
         try:
             await self.replica.start()
@@ -156,18 +170,10 @@ class OptimizerService:
                 self.horizon.start_week,
                 self.horizon.weeks,
             )
-            stopped = asyncio.create_task(self.stopping.wait())
-            done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                error = None if task is stopped else task.exception()
-                if error is not None:
-                    raise error
+            await run_until_stopped(tasks, stopping)
         finally:
-            for task in tasks:
+            for task in tasks:  # when start-up itself failed or was stopped
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
             await self.deactivate()
             await self.replica.stop()
             self.solver.close()
@@ -322,7 +328,8 @@ class OptimizerService:
         )
         if self.plan is None:
             # Nothing published yet: plan what the ledger knows now, without waiting for events.
-            self.coalescer.add(-1, _manual("initial plan"), asyncio.get_running_loop().time())
+            initial = requested("initial plan", {}, dt.datetime.now(dt.UTC))
+            self.coalescer.add(-1, initial, asyncio.get_running_loop().time())
         self.wake.set()
 
     async def deactivate(self) -> None:
@@ -463,11 +470,7 @@ class OptimizerService:
             for key, offset in trigger.state_offsets.items():
                 positions[key] = max(offset, positions.get(key, 0))
         deadline = time.monotonic() + self.settings.state_wait_s
-        while positions and time.monotonic() < deadline:
-            have = self.replica.offsets()
-            if all(have.get(key, 0) >= offset for key, offset in positions.items()):
-                break
-            await asyncio.sleep(0.05)
+        await self._replica_reaches(positions, deadline)
         if not awaited:
             return
         admin: AIOKafkaAdminClient | None = None
@@ -483,7 +486,10 @@ class OptimizerService:
                         await admin.start()
                     passed = await self._ledger_positions(admin)
                     if all(passed.get(a.source, 0) > a.offset for a in awaited):
-                        await self._replica_caught_up(deadline)
+                        # Every state record written so far (before the ledger committed).
+                        await self._replica_reaches(
+                            await state_end_offsets(self.settings), deadline
+                        )
                         return
                 if awaited:
                     await asyncio.sleep(0.05)
@@ -511,16 +517,11 @@ class OptimizerService:
             return {}
         return {_tp_key(tp): meta.offset for tp, meta in offsets.items()}
 
-    async def _replica_caught_up(self, deadline: float) -> None:
-        """Wait until the replica has read every state record written so far."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
-        await consumer.start()
-        try:
-            ends = await consumer.end_offsets(list(self.replica.positions) or [])
-        finally:
-            await consumer.stop()
+    async def _replica_reaches(self, positions: dict[str, int], deadline: float) -> None:
+        """Wait (until `deadline`) for the replica to have read up to these positions."""
         while time.monotonic() < deadline:
-            if all(self.replica.positions.get(tp, 0) >= end for tp, end in ends.items()):
+            have = self.replica.offsets()
+            if all(have.get(key, 0) >= offset for key, offset in positions.items()):
                 return
             await asyncio.sleep(0.05)
 
@@ -666,25 +667,6 @@ class OptimizerService:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def _start_web(self) -> web.AppRunner:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/plan", self._plan_view)
-        app.router.add_post("/whatif", self._what_if_view)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.settings.optimizer_port)
-        await site.start()
-        return runner
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"service": "optimizer", "status": "alive"})
-
     async def _readyz(self, request: web.Request) -> web.Response:
         body = {"service": "optimizer", "ready": self.ready, "active": self.active}
         return web.json_response(body, status=200 if self.ready else 503)
@@ -750,16 +732,6 @@ def _tp_key(tp: TopicPartition) -> str:
     return f"{tp.topic}:{tp.partition}"
 
 
-def _manual(reason: str) -> Trigger:
-    return Trigger(
-        trigger_id=f"manual:{reason}",
-        kind=TriggerKind.MANUAL,
-        urgent=True,
-        reason=reason,
-        created_at=dt.datetime.now(dt.UTC),
-    )
-
-
 def _optimizer_failed(version: int, message: str) -> AlertRaised:
     return AlertRaised(
         alert_id=f"optimizer-failed:plan-{version}",
@@ -786,9 +758,4 @@ def _lines_with_history(
 
 def serve(settings: Settings) -> None:
     """Run the optimizer service in the foreground until SIGTERM/SIGINT."""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    asyncio.run(OptimizerService(settings).run())
+    plain_service.serve(settings, OptimizerService(settings).run)

@@ -10,17 +10,17 @@ tracker does not raise them again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
-import signal
 
-from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import Counter
 
 from ampc.contract.envelope import ContractViolation, decode, encode
 from ampc.contract.events import AlertRaised, PlanPublished
+from ampc.platform import plain_service
+from ampc.platform.plain_service import run_until_stopped, start_http, stop_on_signals
+from ampc.platform.ranges import read_ranges
 from ampc.platform.topics import TopicRegistry
 from ampc.replan.metrics import ALERTS
 from ampc.replan.plans_topic import PlanFollower
@@ -53,18 +53,13 @@ async def raised_alert_ids(bootstrap: str, topic: str) -> set[str]:
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
-        await consumer.seek_to_beginning(tp)
-        idle = 0
-        while await consumer.position(tp) < end and idle < 5:
-            batch = await consumer.getmany(tp, timeout_ms=500)
-            idle = 0 if batch else idle + 1
-            for record in batch.get(tp, []):
-                try:
-                    payload = decode(record.key, record.value, record.headers).payload
-                except ContractViolation:
-                    continue
-                if isinstance(payload, AlertRaised):
-                    ids.add(payload.alert_id)
+        async for _tp, record in read_ranges(consumer, {tp: (None, end)}, give_up_after_idle=5):
+            try:
+                payload = decode(record.key, record.value, record.headers).payload
+            except ContractViolation:
+                continue
+            if isinstance(payload, AlertRaised):
+                ids.add(payload.alert_id)
     finally:
         await consumer.stop()
     return ids
@@ -90,13 +85,10 @@ class TrackerService:
             client_id=f"{settings.topic_prefix}-tracker-plans",
         )
         self.raised: set[str] = set()
-        self.stopping = asyncio.Event()
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        runner = await self._start_web()
+        stopping = stop_on_signals()
+        runner = await start_http("tracker", self.settings.tracker_port)
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all"
         )
@@ -112,17 +104,10 @@ class TrackerService:
                 asyncio.create_task(self._judge(producer), name="judge"),
             ]
             log.info("tracker ready (%d alerts already raised)", len(self.raised))
-            stopped = asyncio.create_task(self.stopping.wait())
-            done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                error = None if task is stopped else task.exception()
-                if error is not None:
-                    raise error
+            await run_until_stopped(tasks, stopping)
         finally:
-            for task in tasks:
+            for task in tasks:  # when start-up itself failed or was stopped
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
             await self.follower.stop()
             await self.replica.stop()
             await producer.stop()
@@ -184,29 +169,7 @@ class TrackerService:
         if drift:
             REPLANS.inc()
 
-    async def _start_web(self) -> web.AppRunner:
-        async def metrics(request: web.Request) -> web.Response:
-            return web.Response(
-                body=generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0]
-            )
-
-        async def healthz(request: web.Request) -> web.Response:
-            return web.json_response({"service": "tracker", "status": "alive"})
-
-        app = web.Application()
-        app.router.add_get("/metrics", metrics)
-        app.router.add_get("/healthz", healthz)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.settings.tracker_port).start()
-        return runner
-
 
 def serve(settings: Settings) -> None:
     """Run the tracker in the foreground until SIGTERM/SIGINT."""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    asyncio.run(TrackerService(settings).run())
+    plain_service.serve(settings, TrackerService(settings).run)
