@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -48,23 +50,43 @@ def read_plan_record(value: bytes | None, headers: list[tuple[str, bytes]]) -> P
     return envelope.payload
 
 
+@dataclass(frozen=True)
+class RawPlan:
+    """A plans-topic record as bytes, with the version its key names (`plan-00000042`).
+
+    The optimizer service holds the plan in force this way: decoding a large plan is one long
+    call that would hold its event loop, so only its solver process decodes it."""
+
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    version: int
+
+
+def _version_of(key: bytes | None) -> int | None:
+    match = re.fullmatch(rb"plan-(\d+)", key or b"")
+    return int(match.group(1)) if match else None
+
+
 async def _read_range(
     consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int
-) -> list[PlanPublished]:
-    plans: list[PlanPublished] = []
+) -> list[RawPlan]:
+    plans: list[RawPlan] = []
     consumer.resume(tp)
     # An open transaction holds the position back: give up after a few empty fetches.
     async for _tp, record in read_ranges(consumer, {tp: (start, end)}, give_up_after_idle=3):
-        plan = read_plan_record(record.value, list(record.headers))
-        if plan is not None:
-            plans.append(plan)
+        version = _version_of(record.key)
+        if version is None or record.value is None:
+            log.error("plans topic record at offset %d has no plan key; skipped", record.offset)
+            continue
+        plans.append(RawPlan(value=record.value, headers=list(record.headers), version=version))
     return plans
 
 
-async def latest_plan(
+async def latest_plan_record(
     bootstrap: str, topic: str, *, version: int | None = None
-) -> PlanPublished | None:
-    """The last committed plan on the topic (or the plan with `version`), None if there is none.
+) -> RawPlan | None:
+    """The last committed plan record on the topic (or the one of `version`), undecoded; None
+    if there is none.
 
     Reads backwards in growing windows from the end, so the plan in force costs one small read
     however long the topic is.
@@ -91,6 +113,15 @@ async def latest_plan(
         return None
     finally:
         await consumer.stop()
+
+
+async def latest_plan(
+    bootstrap: str, topic: str, *, version: int | None = None
+) -> PlanPublished | None:
+    """The last committed plan on the topic (or the plan with `version`), decoded; None if
+    there is none or it is unreadable (logged)."""
+    raw = await latest_plan_record(bootstrap, topic, version=version)
+    return None if raw is None else read_plan_record(raw.value, raw.headers)
 
 
 class PlanFollower:

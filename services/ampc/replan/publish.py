@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ampc.contract.events import (
     DemandOutlook,
@@ -81,6 +82,25 @@ def plan_event(plan: Plan, *, input_offsets: dict[str, int]) -> PlanPublished:
         ],
         money_committed_cents={p.pool_id: p.committed_cents for p in plan.pools},
     )
+
+
+def plan_summary(plan: PlanPublished, allocations: int) -> dict[str, Any]:
+    """What `/plan` and what-if answers say about a plan (its allocations counted apart, as
+    the optimizer service keeps only the plan's head)."""
+    requested = sum(d.requested for d in plan.demands)
+    planned = sum(d.planned for d in plan.demands)
+    return {
+        "plan_id": plan.plan_id,
+        "version": plan.version,
+        "trigger": plan.trigger,
+        "status": plan.solver_status.value,
+        "objective": plan.objective.model_dump(),
+        "gap": plan.gap,
+        "coverage": planned / requested if requested else 1.0,
+        "demands_short": sum(1 for d in plan.demands if d.shortfall > 0),
+        "allocations": allocations,
+        "input_offsets": plan.input_offsets,
+    }
 
 
 def solver_settings_of(event: PlanPublished) -> SolverSettings:

@@ -25,6 +25,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -33,35 +34,28 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, ProducerFenced
 from pydantic import ValidationError
 
-from ampc.contract.envelope import ContractViolation, decode, encode
+from ampc.contract.envelope import ContractViolation, KafkaRecord, decode, encode
 from ampc.contract.events import (
     INPUT_FAMILIES,
     AlertKind,
     AlertRaised,
-    Event,
     PlanPublished,
     Severity,
 )
 from ampc.contract.types import Priority
 from ampc.ledger.state import DemandState, EntityKind
-from ampc.optimizer.plan import Plan, SolverSettings
+from ampc.optimizer.plan import SolverSettings
 from ampc.optimizer.whatif import ChangeSet
 from ampc.platform import plain_service
 from ampc.platform.plain_service import run_until_stopped, start_http, stop_on_signals
+from ampc.platform.stalls import StallWatch
 from ampc.platform.topics import TopicRegistry
 from ampc.replan import metrics
-from ampc.replan.orders import (
-    LineRef,
-    Order,
-    OrderChange,
-    frozen_moves,
-    order_changes,
-    orders_of,
-)
-from ampc.replan.plans_topic import PLAN_BYTES, latest_plan
-from ampc.replan.publish import frozen_until, plan_event
+from ampc.replan.jobs import SOURCE, ReplanJob, ReplanOutcome, SnapshotInvalid, WhatIfJob
+from ampc.replan.plans_topic import PLAN_BYTES, RawPlan, latest_plan_record
+from ampc.replan.publish import plan_summary
 from ampc.replan.requests import state_end_offsets
-from ampc.replan.snapshots import Horizon, PlanningInput, planning_input
+from ampc.replan.snapshots import Horizon
 from ampc.replan.solving import SolverPool
 from ampc.replan.states import state_replica, states_of
 from ampc.replan.triggers import (
@@ -76,31 +70,27 @@ from ampc.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SOURCE = "/ampc/optimizer"
+SEND_SLICE = 500  # records sent between yields to the event loop
 SESSION_TIMEOUT_MS = 6000  # the broker's smallest allowed: the standby takes over soonest
 RETRY_AFTER_FAILURE_S = 30.0
 
 
-def plan_summary(plan: PlanPublished | None, active: bool) -> dict[str, Any]:
-    if plan is None:
-        return {"active": active, "plan": None}
-    requested = sum(d.requested for d in plan.demands)
-    planned = sum(d.planned for d in plan.demands)
-    return {
-        "active": active,
-        "plan": {
-            "plan_id": plan.plan_id,
-            "version": plan.version,
-            "trigger": plan.trigger,
-            "status": plan.solver_status.value,
-            "objective": plan.objective.model_dump(),
-            "gap": plan.gap,
-            "coverage": planned / requested if requested else 1.0,
-            "demands_short": sum(1 for d in plan.demands if d.shortfall > 0),
-            "allocations": len(plan.allocations),
-            "input_offsets": plan.input_offsets,
-        },
-    }
+@dataclass(frozen=True)
+class PlanInForce:
+    """The plan in force as the service holds it: the record's bytes (handed to the solver's
+    process, which alone decodes the whole plan) and its small head (None if unreadable)."""
+
+    raw: RawPlan
+    head: PlanPublished | None
+    allocations: int
+
+    @property
+    def version(self) -> int:
+        return self.raw.version
+
+    def summary(self, active: bool) -> dict[str, Any]:
+        plan = None if self.head is None else plan_summary(self.head, self.allocations)
+        return {"active": active, "plan": plan}
 
 
 class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -133,7 +123,7 @@ class OptimizerService:
         self.ready = False
         self.active = False
         self.generation = 0  # bumped on every activation and deactivation
-        self.plan: PlanPublished | None = None  # the plan in force, known while active
+        self.plan: PlanInForce | None = None  # the plan in force, known while active
         self.resume_offset = 0  # the first trigger offset no published plan covers
         self.planner_consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -160,7 +150,7 @@ class OptimizerService:
             await self.solver.warm_up()
             self.ready = True
             tasks = [
-                asyncio.create_task(self._watch_loop(), name="loop-watch"),
+                asyncio.create_task(StallWatch(metrics.LOOP_STALL).run(), name="loop-watch"),
                 asyncio.create_task(self._route(), name="router"),
                 asyncio.create_task(self._read_triggers(), name="trigger-reader"),
                 asyncio.create_task(self._plan_loop(), name="planner"),
@@ -180,18 +170,6 @@ class OptimizerService:
             if self.what_if_solver is not None:
                 self.what_if_solver.close()
             await runner.cleanup()
-
-    async def _watch_loop(self) -> None:
-        """Records how late the event loop runs: a solve must never stall it."""
-        worst = 0.0
-        interval = 0.05
-        while True:
-            started = time.perf_counter()
-            await asyncio.sleep(interval)
-            late = time.perf_counter() - started - interval
-            if late > worst:
-                worst = late
-                metrics.LOOP_STALL.set(worst)
 
     # ------------------------------------------------------------------ router
 
@@ -303,24 +281,26 @@ class OptimizerService:
             enable_idempotence=True,
             acks="all",
             max_request_size=PLAN_BYTES,
-            compression_type="gzip",
+            # zstd: a large plan is 10+ MB and aiokafka compresses on the event loop; gzip
+            # took 0.4 s on 16 MB here, zstd 0.04 s (and compresses better).
+            compression_type="zstd",
         )
         await producer.start()  # InitProducerId: the previous holder's epoch is now fenced
         self.producer = producer
-        self.plan = await latest_plan(self.bootstrap, self.registry.plans)
+        self.plan = await self._plan_in_force()
         assert self.planner_consumer is not None
         committed = await self.planner_consumer.committed(tp) or 0
         recorded = 0
-        if self.plan is not None:
-            recorded = self.plan.input_offsets.get(f"{tp.topic}:{tp.partition}", 0)
+        if self.plan is not None and self.plan.head is not None:
+            recorded = self.plan.head.input_offsets.get(f"{tp.topic}:{tp.partition}", 0)
         self.resume_offset = max(committed, recorded)
         self.planner_consumer.seek(tp, self.resume_offset)
         self.coalescer.take()
         self.generation += 1
         self.active = True
         metrics.ACTIVE.set(1)
-        if self.plan is not None:
-            self._record_plan_metrics(self.plan)
+        if self.plan is not None and self.plan.head is not None:
+            self._record_plan_metrics(self.plan.head)
         log.info(
             "active planner (plan in force: %s; triggers from offset %d)",
             self.plan.version if self.plan else "none",
@@ -343,7 +323,22 @@ class OptimizerService:
         if producer is not None:
             with contextlib.suppress(KafkaError):
                 await producer.stop()
+        if self.solver.busy:
+            # Its plan could not be published any more; the CPU is better spent on whatever
+            # this instance does next (and a plan head to read must not wait behind it).
+            self.solver.restart()
         log.info("no longer the active planner")
+
+    async def _plan_in_force(self) -> PlanInForce | None:
+        raw = await latest_plan_record(self.bootstrap, self.registry.plans)
+        if raw is None:
+            return None
+        found = await self.solver.plan_head(raw)
+        if found is None:
+            log.error("plan %d, the plan in force, is unreadable; planning without it", raw.version)
+            return PlanInForce(raw=raw, head=None, allocations=0)
+        head, allocations = found
+        return PlanInForce(raw=raw, head=head, allocations=allocations)
 
     # ------------------------------------------------------------------ planning
 
@@ -379,69 +374,70 @@ class OptimizerService:
                 "nothing to plan yet (no products or no demands); %d triggers wait", len(batch)
             )
             return
-        try:
-            # Assembling a large snapshot takes a while: a thread keeps the loop (and the
-            # heartbeats) turning; the states are copies and their models are never mutated.
-            pinput = await asyncio.to_thread(planning_input, states, self.horizon, self.plan)
-            assembled = time.perf_counter() - started - waited
-        except ValueError as error:  # the states do not make a valid snapshot: say so, retry
-            await self._failed(
-                batch,
-                version,
-                f"the ledger's state is not a valid snapshot: {error}",
-                "snapshot",
-                generation,
-            )
-            return
         covered = max([offset + 1 for offset, _ in batch] + [self.resume_offset])
-        settings = SolverSettings(time_limit_seconds=self.settings.replan_time_limit_s)
-        header = {
-            "version": version,
-            "trigger": describe(batch),
-            "input_reference": {"state_offsets": offsets, "trigger_offset": covered},
-        }
+        job = ReplanJob(
+            states=states,
+            horizon=self.horizon,
+            previous=previous.raw if previous is not None else None,
+            settings=SolverSettings(time_limit_seconds=self.settings.replan_time_limit_s),
+            header={
+                "version": version,
+                "trigger": describe(batch),
+                "input_reference": {"state_offsets": offsets, "trigger_offset": covered},
+            },
+            input_offsets={**offsets, _tp_key(self.triggers_tp): covered},
+            plans_topic=self.registry.plans,
+            order_topics=self._order_topics(),
+        )
         try:
-            # Cold solves: a warm start would make the plan depend on the chain of plans
-            # before it, and a replay from the recorded offsets could not reproduce it.
-            plan, _ = await self.solver.solve(pinput.snapshot, settings, header, None)
-        except Exception as error:  # the solver died or overran: keep the triggers, retry later
-            log.exception("re-plan %d failed", version)
-            await self._failed(
-                batch,
-                version,
-                f"the solver failed: {type(error).__name__}: {error}",
-                type(error).__name__,
-                generation,
-            )
+            # Snapshot, solve, order changes and encoding all happen in the child process.
+            outcome = await self.solver.replan(job)
+        except Exception as error:  # invalid states, or the solver died or overran: retry
+            if generation != self.generation:
+                log.info("re-plan %d ended with this planner's role (%s)", version, error)
+                return
+            if isinstance(error, SnapshotInvalid):
+                message, cause = f"the ledger's state is not a valid snapshot: {error}", "snapshot"
+            else:
+                log.exception("re-plan %d failed", version)
+                message = f"the solver failed: {type(error).__name__}: {error}"
+                cause = type(error).__name__
+            await self._failed(batch, version, message, cause, generation)
             return
         self.retry_at = None
-        metrics.SOLVES.labels(status=plan.status.value).inc()
+        head = PlanPublished.model_validate_json(outcome.head_json)
+        metrics.SOLVES.labels(status=head.solver_status.value).inc()
         if generation != self.generation or not self.active:
             log.warning("plan %d solved after this planner lost its role; not published", version)
             return
-        event = await asyncio.to_thread(
-            plan_event, plan, input_offsets={**offsets, _tp_key(self.triggers_tp): covered}
-        )
-        solved = time.perf_counter() - started - waited - assembled
-        published = await self._publish(event, previous, pinput, generation)
+        solved = time.perf_counter() - started - waited
+        published = await self._publish(head, outcome, generation)
         log.info(
-            "plan %d: state wait %.2f s, snapshot %.2f s, solve %.2f s (build %.2f, levels %.2f), "
+            "plan %d: state wait %.2f s, snapshot and solve %.2f s (build %.2f, levels %.2f), "
             "publish %.2f s",
             version,
             waited,
-            assembled,
             solved,
-            plan.build_seconds,
-            plan.solve_seconds,
-            time.perf_counter() - started - waited - assembled - solved,
+            outcome.build_seconds,
+            outcome.solve_seconds,
+            time.perf_counter() - started - waited - solved,
         )
         if not published:
             return
-        self.plan, self.resume_offset = event, covered
-        self._record_metrics(plan, event, triggers)
+        self.plan = PlanInForce(raw=outcome.plan, head=head, allocations=outcome.allocations)
+        self.resume_offset = covered
+        self._record_metrics(head, outcome, triggers)
         if self.planner_consumer is not None:
             with contextlib.suppress(KafkaError):
                 await self.planner_consumer.commit({self.triggers_tp: covered})
+
+    def _order_topics(self) -> dict[str, str]:
+        """Nation -> its production-orders topic, for every nation that has one."""
+        return {
+            spec.party: spec.name
+            for spec in self.registry.specs
+            if spec.party is not None and spec.name == self.registry.orders(spec.party)
+        }
 
     async def _failed(
         self,
@@ -525,119 +521,87 @@ class OptimizerService:
                 return
             await asyncio.sleep(0.05)
 
-    async def _publish(
-        self,
-        event: PlanPublished,
-        previous: PlanPublished | None,
-        pinput: PlanningInput,
-        generation: int,
-    ) -> bool:
+    async def _publish(self, head: PlanPublished, outcome: ReplanOutcome, generation: int) -> bool:
         """The plan, its order changes and alerts in one transaction."""
-        frozen_end = frozen_until(self.horizon.start_week, self.horizon.frozen_weeks)
-        lines = _lines_with_history(pinput.lines, previous)
-
-        def compare() -> tuple[dict[str, Order], dict[str, Order], list[OrderChange]]:
-            before = orders_of(previous.allocations, lines) if previous is not None else {}
-            after = orders_of(event.allocations, lines)
-            return (
-                before,
-                after,
-                order_changes(before, after, plan_version=event.version, frozen_until=frozen_end),
-            )
-
-        # Thousands of allocations: off the event loop, like every other heavy step.
-        before, after, changes = await asyncio.to_thread(compare)
-        alerts: list[AlertRaised] = []
-        moved = frozen_moves(before, after, frozen_end)
-        if moved:
+        if outcome.frozen_moved:
             # Published orders inside the frozen horizon never change (order_changes skips
             # them); a plan that differs there is counted and logged for whoever investigates.
-            metrics.FROZEN_DIFFERENCES.inc(len(moved))
+            metrics.FROZEN_DIFFERENCES.inc(len(outcome.frozen_moved))
             log.warning(
                 "plan %d differs from committed orders %s (left as they were)",
-                event.version,
-                moved[:5],
+                head.version,
+                outcome.frozen_moved[:5],
             )
-        if event.solver_status.value in ("ERROR", "INFEASIBLE"):
+        for order in outcome.unrouted[:20]:
+            log.error("no orders topic for the nation of order %s; not sent", order)
+        alerts: list[AlertRaised] = []
+        if head.solver_status.value in ("ERROR", "INFEASIBLE"):
             alerts.append(
                 _optimizer_failed(
-                    event.version,
-                    f"plan {event.version} is {event.solver_status.value}: "
-                    f"{event.status_message or 'no message'}",
+                    head.version,
+                    f"plan {head.version} is {head.solver_status.value}: "
+                    f"{head.status_message or 'no message'}",
                 )
             )
-        records: list[tuple[str, Event, str]] = [(self.registry.plans, event, f"{event.plan_id}")]
-        order_topics = {
-            spec.party
-            for spec in self.registry.specs
-            if spec.party is not None and spec.name == self.registry.orders(spec.party)
-        }
-        for change in changes:
-            nation = change.nation
-            if nation not in order_topics:
-                log.error(
-                    "no orders topic for nation %s; order %s not sent", nation, change.entity_id()
-                )
-                continue
-            records.append(
-                (self.registry.orders(nation), change, f"{change.entity_id()}:v{event.version}")
-            )
-        records += [(self.registry.alerts, alert, alert.alert_id) for alert in alerts]
-        sent = await self._send_transaction(records, generation)
-        if sent:
-            metrics.PLANS_PUBLISHED.inc()
-            for change in changes:
-                metrics.ORDERS.labels(change=type(change).name).inc()
-            for alert in alerts:
-                metrics.ALERTS.labels(service="optimizer", kind=alert.kind.value).inc()
-            log.info(
-                "plan %d published (%s, %d order changes): %s",
-                event.version,
-                event.solver_status.value,
-                len(changes),
-                event.trigger,
-            )
-        return sent
+        records = outcome.records + self._alert_records(alerts)
+        if not await self._send_transaction(records, generation):
+            return False
+        metrics.PLANS_PUBLISHED.inc()
+        for change, count in outcome.changes.items():
+            metrics.ORDERS.labels(change=change).inc(count)
+        for alert in alerts:
+            metrics.ALERTS.labels(service="optimizer", kind=alert.kind.value).inc()
+        log.info(
+            "plan %d published (%s, %d order changes): %s",
+            head.version,
+            head.solver_status.value,
+            sum(outcome.changes.values()),
+            head.trigger,
+        )
+        return True
+
+    def _alert_records(self, alerts: list[AlertRaised]) -> list[tuple[str, KafkaRecord]]:
+        return [
+            (self.registry.alerts, encode(alert, source=SOURCE, event_id=alert.alert_id))
+            for alert in alerts
+        ]
 
     async def _publish_alerts(self, alerts: list[AlertRaised], generation: int) -> None:
-        records = [(self.registry.alerts, alert, alert.alert_id) for alert in alerts]
-        if await self._send_transaction(records, generation):
+        if await self._send_transaction(self._alert_records(alerts), generation):
             for alert in alerts:
                 metrics.ALERTS.labels(service="optimizer", kind=alert.kind.value).inc()
 
     async def _send_transaction(
-        self, records: Sequence[tuple[str, Event, str]], generation: int
+        self, records: Sequence[tuple[str, KafkaRecord]], generation: int
     ) -> bool:
         producer = self.producer
         if producer is None or generation != self.generation:
             return False
-        encoded = await asyncio.to_thread(
-            lambda: [
-                (topic, encode(payload, source=SOURCE, event_id=event_id))
-                for topic, payload, event_id in records
-            ]
-        )
         try:
             async with producer.transaction():
-                for topic, record in encoded:
+                for n, (topic, record) in enumerate(records, start=1):
                     await producer.send(topic, record.value, key=record.key, headers=record.headers)
+                    if n % SEND_SLICE == 0:
+                        await asyncio.sleep(0)  # tens of thousands of orders: let others run
         except ProducerFenced:
             log.warning("another planner took over; this one is fenced and stands by")
             await self.deactivate()
             return False
         return True
 
-    def _record_metrics(self, plan: Plan, event: PlanPublished, triggers: list[Trigger]) -> None:
-        for term in plan.objective:
-            metrics.LEVEL_SECONDS.labels(level=str(term.level)).observe(term.solve_seconds)
+    def _record_metrics(
+        self, head: PlanPublished, outcome: ReplanOutcome, triggers: list[Trigger]
+    ) -> None:
+        for level, seconds in outcome.level_seconds.items():
+            metrics.LEVEL_SECONDS.labels(level=str(level)).observe(seconds)
         now = dt.datetime.now(dt.UTC)
         for trigger in triggers:
             if trigger.kind is not TriggerKind.MANUAL:
                 metrics.TRIGGER_TO_PLAN.labels(urgent=str(trigger.urgent).lower()).observe(
                     max(0.0, (now - trigger.created_at).total_seconds())
                 )
-        metrics.CHURN.set(plan.diff.rounds_moved if plan.diff is not None else 0)
-        self._record_plan_metrics(event)
+        metrics.CHURN.set(outcome.churn_rounds)
+        self._record_plan_metrics(head)
 
     def _record_plan_metrics(self, event: PlanPublished) -> None:
         metrics.GAP.set(event.gap or 0.0)
@@ -672,8 +636,10 @@ class OptimizerService:
         return web.json_response(body, status=200 if self.ready else 503)
 
     async def _plan_view(self, request: web.Request) -> web.Response:
-        plan = self.plan if self.active else await latest_plan(self.bootstrap, self.registry.plans)
-        return web.json_response(plan_summary(plan, self.active))
+        plan = self.plan if self.active else await self._plan_in_force()
+        if plan is None:
+            return web.json_response({"active": self.active, "plan": None})
+        return web.json_response(plan.summary(self.active))
 
     async def _what_if_view(self, request: web.Request) -> web.Response:
         """Changes applied to the current snapshot, solved without publishing, as a diff."""
@@ -689,43 +655,26 @@ class OptimizerService:
             return web.json_response(
                 {"error": "bad what-if request", "detail": str(error)}, status=400
             )
-        previous = (
-            self.plan if self.active else await latest_plan(self.bootstrap, self.registry.plans)
+        if self.active:
+            previous = self.plan.raw if self.plan is not None else None
+        else:
+            previous = await latest_plan_record(self.bootstrap, self.registry.plans)
+        job = WhatIfJob(
+            states=states_of(self.replica, self.registry),
+            horizon=self.horizon,
+            previous=previous,
+            changes=changes,
+            settings=settings,
         )
-        states = states_of(self.replica, self.registry)
-        pinput = await asyncio.to_thread(planning_input, states, self.horizon, previous)
         if self.what_if_solver is None:
             self.what_if_solver = SolverPool()
         try:
-            result = await self.what_if_solver.what_if(pinput.snapshot, changes, settings)
+            body = await self.what_if_solver.what_if(job)
         except ValueError as error:  # a change names something the snapshot does not have
             return web.json_response(
                 {"error": "bad what-if request", "detail": str(error)}, status=400
             )
-        lines = pinput.lines
-        base = plan_event(result.base, input_offsets={})
-        changed = plan_event(result.changed, input_offsets={})
-        frozen_end = frozen_until(self.horizon.start_week, self.horizon.frozen_weeks)
-        moves = order_changes(
-            orders_of(base.allocations, lines),
-            orders_of(changed.allocations, lines),
-            plan_version=1,
-            frozen_until=frozen_end,
-        )
-        return web.json_response(
-            {
-                "base": plan_summary(base, False)["plan"],
-                "changed": plan_summary(changed, False)["plan"],
-                "objective_delta": result.objective_delta,
-                "shortfall_delta": result.shortfall_delta,
-                "rounds_moved": result.diff.rounds_moved,
-                "orders_that_would_move": [
-                    {"change": type(m).name, **m.model_dump(mode="json", exclude={"demand_refs"})}
-                    for m in moves
-                ],
-                "notes": pinput.notes,
-            }
-        )
+        return web.Response(body=body, content_type="application/json")
 
 
 def _tp_key(tp: TopicPartition) -> str:
@@ -740,20 +689,6 @@ def _optimizer_failed(version: int, message: str) -> AlertRaised:
         subject_id=f"plan-{version:08d}",
         message=message[:2000],
     )
-
-
-def _lines_with_history(
-    lines: dict[str, LineRef], previous: PlanPublished | None
-) -> dict[str, LineRef]:
-    """Lines of the current states; a line only the previous plan knows keeps a reference
-    derived from the plan (so its orders can still be cancelled)."""
-    if previous is None:
-        return lines
-    known = dict(lines)
-    for a in previous.allocations:
-        if a.source_kind == "line" and a.source_id not in known and a.plant_id is not None:
-            known[a.source_id] = LineRef(plant_id=a.plant_id, nation=a.origin, line_id=a.source_id)
-    return known
 
 
 def serve(settings: Settings) -> None:

@@ -1,5 +1,6 @@
 """Solving off the event loop: the optimizer runs in a child process, so heartbeats, replicas
-and HTTP answers never wait for a solve.
+and HTTP answers never wait for a solve. The child also reads and writes the (large) plans:
+see `jobs`.
 
 The child is started with `spawn` (a fork of a process with live Kafka clients and an event loop
 is not safe) and imports the optimizer once; a solve that overruns its time limit by far is
@@ -14,10 +15,16 @@ import logging
 import multiprocessing
 from typing import Any
 
-from ampc.optimizer.plan import Plan, SolverSettings
-from ampc.optimizer.snapshot import Snapshot
-from ampc.optimizer.solve import WarmStart
-from ampc.optimizer.whatif import ChangeSet, WhatIf, what_if
+from ampc.contract.events import PlanPublished
+from ampc.replan.jobs import (
+    ReplanJob,
+    ReplanOutcome,
+    WhatIfJob,
+    plan_head,
+    replan,
+    what_if_answer,
+)
+from ampc.replan.plans_topic import RawPlan
 
 log = logging.getLogger(__name__)
 
@@ -31,37 +38,13 @@ def _warm_up() -> bool:
     return True
 
 
-def _solve(
-    snapshot_json: str,
-    settings_json: str,
-    header: dict[str, Any],
-    warm_start: WarmStart | None,
-) -> tuple[str, WarmStart | None]:
-    from ampc.optimizer.planner import solve_snapshot
-
-    plan, warm = solve_snapshot(
-        Snapshot.model_validate_json(snapshot_json),
-        SolverSettings.model_validate_json(settings_json),
-        warm_start=warm_start,
-        **header,
-    )
-    return plan.dump_json(), warm
-
-
-def _what_if(snapshot_json: str, changes_json: str, settings_json: str) -> str:
-    result = what_if(
-        Snapshot.model_validate_json(snapshot_json),
-        ChangeSet.model_validate_json(changes_json),
-        SolverSettings.model_validate_json(settings_json),
-    )
-    return result.model_dump_json()
-
-
 class SolverPool:
-    """One child process that solves; `solve` and `what_if` are awaited from the event loop."""
+    """One child process that solves and decodes plans; its jobs are awaited from the event
+    loop."""
 
     def __init__(self) -> None:
         self._pool = self._new_pool()
+        self._running = 0
 
     @staticmethod
     def _new_pool() -> concurrent.futures.ProcessPoolExecutor:
@@ -72,8 +55,13 @@ class SolverPool:
     async def warm_up(self) -> None:
         await asyncio.wrap_future(self._pool.submit(_warm_up))
 
+    @property
+    def busy(self) -> bool:
+        return self._running > 0
+
     async def _run(self, limit_s: float, fn: Any, *args: Any) -> Any:
         future = self._pool.submit(fn, *args)
+        self._running += 1
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), limit_s + GRACE_S)
         except TimeoutError:
@@ -84,36 +72,24 @@ class SolverPool:
             log.error("the solver process died; restarting it")
             self.restart()
             raise
+        finally:
+            self._running -= 1
 
-    async def solve(
-        self,
-        snapshot: Snapshot,
-        settings: SolverSettings,
-        header: dict[str, Any],
-        warm_start: WarmStart | None,
-    ) -> tuple[Plan, WarmStart | None]:
-        plan_json, warm = await self._run(
-            settings.time_limit_seconds,
-            _solve,
-            snapshot.dump_json(),
-            settings.model_dump_json(),
-            header,
-            warm_start,
-        )
-        # A medium plan is ~1 MB of JSON: parse it off the event loop.
-        return await asyncio.to_thread(Plan.model_validate_json, plan_json), warm
+    async def replan(self, job: ReplanJob) -> ReplanOutcome:
+        outcome: ReplanOutcome = await self._run(job.settings.time_limit_seconds, replan, job)
+        return outcome
 
-    async def what_if(
-        self, snapshot: Snapshot, changes: ChangeSet, settings: SolverSettings
-    ) -> WhatIf:
-        result_json = await self._run(
-            2 * settings.time_limit_seconds,
-            _what_if,
-            snapshot.dump_json(),
-            changes.model_dump_json(),
-            settings.model_dump_json(),
-        )
-        return await asyncio.to_thread(WhatIf.model_validate_json, result_json)
+    async def what_if(self, job: WhatIfJob) -> bytes:
+        body: bytes = await self._run(2 * job.settings.time_limit_seconds, what_if_answer, job)
+        return body
+
+    async def plan_head(self, raw: RawPlan) -> tuple[PlanPublished, int] | None:
+        """The head of a plan record and its number of allocations (decoded in the child)."""
+        found = await self._run(0.0, plan_head, raw)
+        if found is None:
+            return None
+        head_json, allocations = found
+        return PlanPublished.model_validate_json(head_json), allocations
 
     def restart(self) -> None:
         old = self._pool
