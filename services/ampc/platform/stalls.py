@@ -9,6 +9,7 @@ loop (or the GIL) is named in the log, and a stall is something to act on, not g
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import threading
@@ -30,8 +31,10 @@ class StallWatch:
         self.worst = 0.0
         self._beat = time.monotonic()
         self._stop = threading.Event()
+        self._gc_started = 0.0
 
     async def run(self) -> None:
+        gc.callbacks.append(self._on_gc)
         loop_thread = threading.get_ident()
         watchdog = threading.Thread(
             target=self._watch, args=(loop_thread,), name="stall-watch", daemon=True
@@ -47,6 +50,22 @@ class StallWatch:
                     self.gauge.set(late)
         finally:
             self._stop.set()
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        """A full collection walks every tracked object and holds every thread meanwhile."""
+        if phase == "start":
+            self._gc_started = time.monotonic()
+            return
+        took = time.monotonic() - self._gc_started
+        if took > self.report_after:
+            log.warning(
+                "garbage collection of generation %d held every thread for %.2f s "
+                "(%d objects tracked)",
+                info["generation"],
+                took,
+                len(gc.get_objects(info["generation"])),
+            )
 
     def _watch(self, loop_thread: int) -> None:
         reported = 0.0  # the heartbeat already reported: one log line per stall

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import time
 from collections.abc import Sequence
@@ -149,6 +150,7 @@ class OptimizerService:
             await self.replica.ready.wait()
             await self.solver.warm_up()
             self.ready = True
+            _settle()
             tasks = [
                 asyncio.create_task(StallWatch(metrics.LOOP_STALL).run(), name="loop-watch"),
                 asyncio.create_task(self._route(), name="router"),
@@ -427,6 +429,8 @@ class OptimizerService:
         self.plan = PlanInForce(raw=outcome.plan, head=head, allocations=outcome.allocations)
         self.resume_offset = covered
         self._record_metrics(head, outcome, triggers)
+        del outcome
+        _settle()
         if self.planner_consumer is not None:
             with contextlib.suppress(KafkaError):
                 await self.planner_consumer.commit({self.triggers_tp: covered})
@@ -675,6 +679,16 @@ class OptimizerService:
                 {"error": "bad what-if request", "detail": str(error)}, status=400
             )
         return web.Response(body=body, content_type="application/json")
+
+
+def _settle() -> None:
+    """Take what lives now (the replica's states, the plan's head) out of the garbage
+    collector's scans: a full collection walks every tracked object with every thread held,
+    and on large the replica is most of them. Frozen objects are still freed when their last
+    reference goes; only reference cycles among them would outlive a freeze, and states and
+    heads are plain trees."""
+    gc.collect()
+    gc.freeze()
 
 
 def _tp_key(tp: TopicPartition) -> str:
