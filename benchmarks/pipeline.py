@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from rich.console import Console
 from rich.table import Table
 
@@ -221,7 +222,7 @@ async def produce_all(bootstrap: str, records: list[tuple[str, KafkaRecord]]) ->
     return time.perf_counter() - started
 
 
-OnRecord = Callable[[str, bytes | None, bytes | None, float], None]
+OnRecord = Callable[[str, ConsumerRecord[bytes, bytes], float], None]
 
 
 class Watcher:
@@ -271,7 +272,7 @@ class Watcher:
             now = time.perf_counter()
             for tp, messages in batches.items():
                 for message in messages:
-                    self.on_record(tp.topic, message.key, message.value, now)
+                    self.on_record(tp.topic, message, now)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -319,7 +320,8 @@ class Progress:
         if not self.pending:
             self.done.set()
 
-    def on_record(self, topic: str, key: bytes | None, value: bytes | None, now: float) -> None:
+    def on_record(self, topic: str, message: ConsumerRecord[bytes, bytes], now: float) -> None:
+        key, value = message.key, message.value
         if topic in self._canonical:
             self.canonical += 1
             if self.canonical == self.events:
@@ -670,6 +672,7 @@ class Latency:
     max_ms: float | None
     cpu: dict[str, dict[str, float]]
     services: str = ""
+    legs_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 async def measure_latency(
@@ -688,15 +691,39 @@ async def measure_latency(
     all_seen = asyncio.Event()
 
     state = {s.name: s.name.rsplit(".", 1)[1] for s in registry.by_role(TopicRole.STATE)}
+    # Where the time goes: the gateway's and the ledger's producers stamp each record with
+    # the wall-clock moment they sent it (Kafka's CreateTime), so each event's latency splits
+    # into the gateway (inbox write -> canonical sent), the ledger (canonical sent -> state
+    # sent) and the last leg (state sent -> seen here: producer batching, broker, this fetch).
+    event_of = {
+        _ce_id(record.headers): (item.entity, item.version)
+        for item, (_topic, record) in zip(planned, records, strict=True)
+    }
+    wall = time.time() - time.perf_counter()  # perf_counter -> wall clock
+    canonical_sent: dict[tuple[str, int], float] = {}
+    legs: dict[str, list[float]] = {"gateway": [], "ledger": [], "last": []}
 
-    def on_record(topic: str, key: bytes | None, value: bytes | None, now: float) -> None:
-        sent = sent_at.pop((f"{state[topic]}:{(key or b'').decode()}", state_version(value)), None)
+    def on_record(topic: str, message: ConsumerRecord[bytes, bytes], now: float) -> None:
+        if topic not in state:
+            entity = event_of.get(_ce_id(message.headers))
+            if entity is not None:
+                canonical_sent[entity] = message.timestamp / 1000
+            return
+        entity = (f"{state[topic]}:{(message.key or b'').decode()}", state_version(message.value))
+        sent = sent_at.pop(entity, None)
         if sent is not None:
             latencies.append(now - sent)
+            through = canonical_sent.pop(entity, None)
+            state_sent = message.timestamp / 1000
+            if through is not None:
+                legs["gateway"].append(through - (sent + wall))
+                legs["ledger"].append(state_sent - through)
+                legs["last"].append(now + wall - state_sent)
             if len(latencies) == len(planned):
                 all_seen.set()
 
-    watcher = Watcher(bootstrap, topic_partitions(registry, (TopicRole.STATE,)), on_record)
+    watched = topic_partitions(registry, (TopicRole.STATE, TopicRole.CANONICAL))
+    watcher = Watcher(bootstrap, watched, on_record)
     await watcher.start()
     writer = producer(bootstrap)
     await writer.start()
@@ -734,7 +761,27 @@ async def measure_latency(
         p99_ms=round(cuts[98], 1) if cuts else None,
         max_ms=round(ms[-1], 1) if ms else None,
         cpu=cpu,
+        legs_ms={leg: _cuts_ms(values) for leg, values in legs.items()},
     )
+
+
+LEGS: Final = {
+    "gateway": "inbox write -> canonical sent",
+    "ledger": "canonical sent -> state sent",
+    "last": "state sent -> seen",
+}
+
+
+def _ce_id(headers: Any) -> str:
+    return next((bytes(v).decode() for k, v in headers if k == "ce_id"), "")
+
+
+def _cuts_ms(seconds: list[float]) -> dict[str, float]:
+    """p50 / p95 / p99 in ms (record timestamps are whole milliseconds)."""
+    if len(seconds) < 2:
+        return {}
+    cuts = statistics.quantiles([1000 * x for x in seconds], n=100, method="inclusive")
+    return {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1), "p99": round(cuts[98], 1)}
 
 
 # ---------------------------------------------------------------------------- orchestration
@@ -1008,6 +1055,15 @@ def print_report(report: dict[str, Any]) -> None:
             "",
             "",
         )
+    for label, measured in (("services", latency), ("raw loop", raw_latency)):
+        for leg, cuts in (measured.legs_ms if measured is not None else {}).items():
+            if cuts:
+                table.add_row(
+                    f"{label}, {LEGS[leg]}: p50 / p95 / p99",
+                    " / ".join(ms(cuts[q]) for q in ("p50", "p95", "p99")),
+                    "",
+                    "",
+                )
     console.print(table)
 
     cpu = Table(title="CPU per process: % of one core (2 cores = 200 %), ms of CPU per event")
