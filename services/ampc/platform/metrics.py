@@ -34,6 +34,11 @@ PROCESSING_SECONDS = Histogram(
     ["service"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+LOOP_STALL = Gauge(
+    "ampc_event_loop_max_stall_seconds",
+    "Longest time the service's event loop was late since start (where it was is logged).",
+    ["service"],
+)
 CONSUMER_LAG = Gauge(
     "ampc_consumer_lag_records",
     "Records not yet processed (high watermark minus position), per consumed topic.",

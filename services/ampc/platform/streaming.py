@@ -22,6 +22,8 @@ from faust.transport import base as transport_base
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from ampc.platform.deadletter import SourceRecord, source_record
+from ampc.platform.metrics import LOOP_STALL
+from ampc.platform.stalls import StallWatch
 from ampc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,7 +83,7 @@ def create_app(
     brokers = [f"kafka://{address}" for address in settings.bootstrap_servers.split(",")]
     data_dir = Path(settings.data_dir) / "services" / f"{settings.topic_prefix}-{service}"
     data_dir.mkdir(parents=True, exist_ok=True)
-    return ServiceApp(
+    app = ServiceApp(
         f"{settings.topic_prefix}-{service}",
         broker=brokers,
         store=store,
@@ -113,6 +115,13 @@ def create_app(
         table_standby_replicas=0,
         logging_config=None,
     )
+    watch = StallWatch(LOOP_STALL.labels(service))
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def watch_the_loop() -> None:
+        await watch.run()
+
+    return app
 
 
 def raw_topic(app: faust.App, *names: str) -> Any:
