@@ -335,7 +335,13 @@ class OptimizerService:
         raw = await latest_plan_record(self.bootstrap, self.registry.plans)
         if raw is None:
             return None
-        found = await self.solver.plan_head(raw)
+        found = None
+        for attempt in (1, 2):  # a solver restarted under the read gets a second chance
+            try:
+                found = await self.solver.plan_head(raw)
+                break
+            except Exception as error:
+                log.error("reading plan %d failed (attempt %d): %s", raw.version, attempt, error)
         if found is None:
             log.error("plan %d, the plan in force, is unreadable; planning without it", raw.version)
             return PlanInForce(raw=raw, head=None, allocations=0)

@@ -39,6 +39,10 @@ that takes every core otherwise starves the service's event loop (heartbeats, HT
 for a quarter second and more; niced, it only takes what the others leave."""
 
 
+class SolverRestarted(Exception):
+    """The job was dropped because the solver process was restarted under it."""
+
+
 def _lower_priority() -> None:
     os.nice(SOLVER_NICENESS)
 
@@ -73,20 +77,35 @@ class SolverPool:
         return self._running > 0
 
     async def _run(self, limit_s: float, fn: Any, *args: Any) -> Any:
-        future = self._pool.submit(fn, *args)
+        pool = self._pool
+        future = pool.submit(fn, *args)
         self._running += 1
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), limit_s + GRACE_S)
         except TimeoutError:
             log.error("a solve overran its time limit by %.0f s; restarting the solver", GRACE_S)
-            self.restart()
+            self._replace(pool)
             raise
         except concurrent.futures.process.BrokenProcessPool:
-            log.error("the solver process died; restarting it")
-            self.restart()
+            if pool is self._pool:  # else `restart` ended it on purpose
+                log.error("the solver process died; restarting it")
+            self._replace(pool)
+            raise
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if future.cancelled() and task is not None and not task.cancelling():
+                # The job was dropped by `restart`, not this task cancelled: an error to handle.
+                name = getattr(fn, "__name__", fn)
+                raise SolverRestarted(f"{name} dropped: the solver was restarted") from None
             raise
         finally:
             self._running -= 1
+
+    def _replace(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
+        """Restart, unless the pool that failed was replaced already: an old job's failure
+        must not kill the jobs of the pool that replaced it."""
+        if pool is self._pool:
+            self.restart()
 
     async def replan(self, job: ReplanJob) -> ReplanOutcome:
         outcome: ReplanOutcome = await self._run(job.settings.time_limit_seconds, replan, job)
