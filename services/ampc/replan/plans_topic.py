@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -124,23 +125,35 @@ async def latest_plan(
     return None if raw is None else read_plan_record(raw.value, raw.headers)
 
 
-class PlanFollower:
-    """Keeps the newest committed plan of the topic; calls `on_plan` for each new one."""
+class _Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+P = TypeVar("P", bound=_Versioned)
+
+
+class _Follower(Generic[P]):
+    """Keeps the newest committed plan of the topic, as `read` makes it of the record; calls
+    `on_plan` for each new one."""
 
     def __init__(
         self,
         bootstrap: str,
         topic: str,
-        on_plan: Callable[[PlanPublished], None] | None = None,
+        on_plan: Callable[[P], None] | None = None,
         client_id: str = "ampc-plan-follower",
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.on_plan = on_plan
         self.client_id = client_id
-        self.plan: PlanPublished | None = None
+        self.plan: P | None = None
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def read(self, raw: RawPlan) -> P | None:
+        raise NotImplementedError
 
     async def start(self) -> None:
         consumer = plan_consumer(self.bootstrap, self.client_id)
@@ -150,7 +163,8 @@ class PlanFollower:
         # Follow from the end as it was before the plan in force is read: a plan published in
         # between is seen twice (and kept once), never missed.
         start = (await consumer.end_offsets([tp]))[tp]
-        self.plan = await latest_plan(self.bootstrap, self.topic)
+        raw = await latest_plan_record(self.bootstrap, self.topic)
+        self.plan = None if raw is None else self.read(raw)
         if self.plan is not None and self.on_plan is not None:
             self.on_plan(self.plan)
         self.ready.set()
@@ -168,12 +182,31 @@ class PlanFollower:
             while True:
                 batch = await consumer.getmany(tp, timeout_ms=500)
                 for record in batch.get(tp, []):
-                    plan = read_plan_record(record.value, list(record.headers))
-                    if plan is None:
+                    version = _version_of(record.key)
+                    if version is None or record.value is None:
+                        log.error("plans topic record at offset %d has no plan key", record.offset)
                         continue
-                    if self.plan is None or plan.version > self.plan.version:
+                    if self.plan is not None and version <= self.plan.version:
+                        continue
+                    plan = self.read(RawPlan(record.value, list(record.headers), version))
+                    if plan is not None:
                         self.plan = plan
                         if self.on_plan is not None:
                             self.on_plan(plan)
         finally:
             await consumer.stop()
+
+
+class PlanFollower(_Follower[PlanPublished]):
+    """Follows the plans topic with every plan decoded (in this process)."""
+
+    def read(self, raw: RawPlan) -> PlanPublished | None:
+        return read_plan_record(raw.value, raw.headers)
+
+
+class RawPlanFollower(_Follower[RawPlan]):
+    """Follows the plans topic with plans kept as record bytes, for a service whose event loop
+    must not decode a large plan (it hands the bytes to a child process)."""
+
+    def read(self, raw: RawPlan) -> RawPlan | None:
+        return raw

@@ -23,6 +23,7 @@ from ampc.ledger.state import (
     ShipmentStatus,
 )
 from ampc.optimizer.from_ledger import States, line_source_ids
+from ampc.replan.plans_topic import RawPlan, read_plan_record
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ class Finding:
 
 def _weeks(a: dt.date, b: dt.date) -> int:
     return (a - b).days // 7
+
+
+def evaluate_record(raw: RawPlan, states: States, thresholds: Thresholds) -> list[Finding]:
+    """`evaluate` for a plans-topic record: the tracker runs it in a child process, as a large
+    plan is too big to decode or judge on its event loop. An unreadable plan has no findings
+    (its reader logs why)."""
+    plan = read_plan_record(raw.value, raw.headers)
+    return [] if plan is None else evaluate(plan, states, thresholds)
 
 
 def evaluate(plan: PlanPublished, states: States, thresholds: Thresholds) -> list[Finding]:

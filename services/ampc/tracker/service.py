@@ -1,7 +1,8 @@
 """The tracker (`ampc serve tracker`): the plan in force against reality, continuously.
 
 It follows the plans topic and keeps a replica of the ledger's state topics; whenever either
-changes (debounced), it evaluates the pure rules of `tracker.rules`, publishes each new alert
+changes (debounced), it evaluates the pure rules of `tracker.rules` in a child process (a large
+plan is too big to decode or judge on the event loop), publishes each new alert
 once to `ampc.alerts`, and for drift that makes the plan wrong writes a re-plan request to the
 optimizer's trigger topic. Alerts already on the topic are read at start, so a restarted
 tracker does not raise them again.
@@ -17,22 +18,28 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import Counter
 
 from ampc.contract.envelope import ContractViolation, decode, encode
-from ampc.contract.events import AlertRaised, PlanPublished
+from ampc.contract.events import AlertRaised
 from ampc.platform import plain_service
+from ampc.platform.children import ChildPool
+from ampc.platform.metrics import LOOP_STALL
 from ampc.platform.plain_service import run_until_stopped, start_http, stop_on_signals
 from ampc.platform.ranges import read_ranges
+from ampc.platform.stalls import StallWatch
 from ampc.platform.topics import TopicRegistry
 from ampc.replan.metrics import ALERTS
-from ampc.replan.plans_topic import PlanFollower
+from ampc.replan.plans_topic import RawPlan, RawPlanFollower
 from ampc.replan.states import state_replica, states_of
 from ampc.replan.triggers import Trigger, TriggerKind
 from ampc.settings import Settings
-from ampc.tracker.rules import Thresholds, evaluate
+from ampc.tracker.rules import Finding, Thresholds, evaluate_record
 
 log = logging.getLogger(__name__)
 
+SERVICE = "tracker"
 SOURCE = "/ampc/tracker"
 DEBOUNCE_S = 1.0
+JUDGE_TIMEOUT_S = 120.0
+RETRY_AFTER_FAILURE_S = 10.0
 
 EVALUATIONS = Counter(
     "ampc_tracker_evaluations_total", "Times the tracker compared plan and state."
@@ -78,13 +85,14 @@ class TrackerService:
         )
         self.replica = state_replica(settings, f"{settings.topic_prefix}-tracker-replica")
         self.changed = asyncio.Event()
-        self.follower = PlanFollower(
+        self.follower = RawPlanFollower(
             self.bootstrap,
             self.registry.plans,
             on_plan=lambda _plan: self.changed.set(),
             client_id=f"{settings.topic_prefix}-tracker-plans",
         )
         self.raised: set[str] = set()
+        self.judge = ChildPool()
 
     async def run(self) -> None:
         stopping = stop_on_signals()
@@ -100,6 +108,7 @@ class TrackerService:
             await self.replica.ready.wait()
             await self.follower.start()
             tasks = [
+                asyncio.create_task(StallWatch(LOOP_STALL.labels(SERVICE)).run(), name="watch"),
                 asyncio.create_task(self._watch_state(), name="state-watch"),
                 asyncio.create_task(self._judge(producer), name="judge"),
             ]
@@ -111,6 +120,7 @@ class TrackerService:
             await self.follower.stop()
             await self.replica.stop()
             await producer.stop()
+            self.judge.close()
             await runner.cleanup()
 
     async def _watch_state(self) -> None:
@@ -129,9 +139,18 @@ class TrackerService:
             if plan is not None:
                 await self._judge_plan(producer, plan)
 
-    async def _judge_plan(self, producer: AIOKafkaProducer, plan: PlanPublished) -> None:
+    async def _judge_plan(self, producer: AIOKafkaProducer, plan: RawPlan) -> None:
         EVALUATIONS.inc()
-        findings = evaluate(plan, states_of(self.replica, self.registry), self.thresholds)
+        states = states_of(self.replica, self.registry)
+        try:
+            findings: list[Finding] = await self.judge.run(
+                JUDGE_TIMEOUT_S, evaluate_record, plan, states, self.thresholds
+            )
+        except Exception as error:  # the child died or overran: judge again a little later
+            log.error("judging plan %d failed: %s: %s", plan.version, type(error).__name__, error)
+            await asyncio.sleep(RETRY_AFTER_FAILURE_S)
+            self.changed.set()
+            return
         fresh = [f for f in findings if f.alert.alert_id not in self.raised]
         if not fresh:
             return

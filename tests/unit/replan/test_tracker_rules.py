@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from ampc.contract import events as ev
+from ampc.contract.envelope import encode
+from ampc.replan.plans_topic import RawPlan
 from ampc.replan.snapshots import planning_input
-from ampc.tracker.rules import Thresholds, evaluate
+from ampc.tracker.rules import Thresholds, evaluate, evaluate_record
 from tests.kafka.scenario_events import week
 from tests.replan_world import demand_event, fold, world
 from tests.unit.replan.test_replan_path import HORIZON, replan
@@ -112,3 +114,15 @@ def test_a_plan_committing_more_than_paid_is_alerted() -> None:
     findings = evaluate(inflated, states, THRESHOLDS)
     assert kinds(findings) == [ev.AlertKind.POOL_OVERCOMMITTED]
     assert planning_input(states, HORIZON, plan).snapshot.previous_plan is not None
+
+
+def test_the_child_process_judges_a_plan_record_as_the_rules_judge_the_plan() -> None:
+    events = [*world(), ("CZ", demand_event("D-BIG", 50_000, due=2))]
+    _, plan = replan(events, None)
+    record = encode(plan, source="/ampc/optimizer", event_id=plan.plan_id)
+    raw = RawPlan(value=record.value, headers=record.headers, version=plan.version)
+    states = fold(events)
+    findings = evaluate_record(raw, states, THRESHOLDS)
+    assert findings and findings == evaluate(plan, states, THRESHOLDS)
+    unreadable = RawPlan(value=b"not a plan", headers=record.headers, version=plan.version)
+    assert evaluate_record(unreadable, states, THRESHOLDS) == []

@@ -1,4 +1,4 @@
-"""The solver's child process: below the service's CPU priority, and restarted cleanly."""
+"""The child process for heavy work: below the service's CPU priority, restarted cleanly."""
 
 from __future__ import annotations
 
@@ -9,35 +9,35 @@ from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
-from ampc.replan.solving import SOLVER_NICENESS, SolverPool, SolverRestarted
+from ampc.platform.children import CHILD_NICENESS, ChildPool, ChildRestarted
 
 pytestmark = pytest.mark.unit
 
 
-async def test_the_solver_process_is_niced_below_the_service() -> None:
-    pool = SolverPool()
+async def test_the_child_process_is_niced_below_the_service() -> None:
+    pool = ChildPool()
     try:
-        child = await pool._run(10.0, os.nice, 0)  # os.nice(0) reads the niceness
+        child = await pool.run(10.0, os.nice, 0)  # os.nice(0) reads the niceness
         assert not pool.busy
     finally:
         pool.close()
-    assert child == min(19, os.nice(0) + SOLVER_NICENESS)
+    assert child == min(19, os.nice(0) + CHILD_NICENESS)
 
 
 async def test_a_restart_fails_the_old_jobs_and_spares_the_new_pool() -> None:
-    pool = SolverPool()
+    pool = ChildPool()
     try:
-        await pool._run(30.0, os.getpid)  # the child is up
-        running = asyncio.create_task(pool._run(30.0, time.sleep, 20))
-        queued = asyncio.create_task(pool._run(30.0, time.sleep, 20))
+        await pool.run(30.0, os.getpid)  # the child is up
+        running = asyncio.create_task(pool.run(30.0, time.sleep, 20))
+        queued = asyncio.create_task(pool.run(30.0, time.sleep, 20))
         await asyncio.sleep(0.5)
         assert pool.busy
         pool.restart()  # e.g. the planner lost its role mid-solve
         # A job submitted to the new pool right away is not killed by the old jobs' failures.
-        fresh = asyncio.create_task(pool._run(30.0, os.getpid))
+        fresh = asyncio.create_task(pool.run(30.0, os.getpid))
         outcomes = await asyncio.gather(running, queued, return_exceptions=True)
         # Errors the planner handles, never a CancelledError that would end its task.
-        assert all(isinstance(o, BrokenProcessPool | SolverRestarted) for o in outcomes), outcomes
+        assert all(isinstance(o, BrokenProcessPool | ChildRestarted) for o in outcomes), outcomes
         assert isinstance(await fresh, int)
         assert not pool.busy
     finally:

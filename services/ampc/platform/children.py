@@ -1,0 +1,94 @@
+"""Heavy work off a service's event loop: one spawned child process, niced below the service.
+
+A thread does not help with work that holds the GIL in long calls (parsing a 10 MB plan with
+pydantic, a full rule evaluation over tens of thousands of allocations): the event loop waits
+for the GIL all the same. A child process does not share it. The child is started with `spawn`
+(a fork of a process with live Kafka clients and an event loop is not safe) and runs at lower
+CPU priority, so on a busy machine it takes only what the service leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CHILD_NICENESS = 10
+"""How much lower the child's CPU priority is than the service's: a solve that takes every core
+otherwise starves the service's event loop (heartbeats, HTTP) for a quarter second and more."""
+
+
+class ChildRestarted(Exception):
+    """The job was dropped because the child process was restarted under it."""
+
+
+def _lower_priority() -> None:
+    os.nice(CHILD_NICENESS)
+
+
+class ChildPool:
+    """One child process; `run` awaits a job in it from the event loop."""
+
+    def __init__(self) -> None:
+        self._pool = self._new_pool()
+        self._running = 0
+
+    @staticmethod
+    def _new_pool() -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_lower_priority,
+        )
+
+    @property
+    def busy(self) -> bool:
+        return self._running > 0
+
+    async def run(self, timeout_s: float, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` in the child; a job that takes longer than `timeout_s` is abandoned and
+        the child replaced (a stuck solver does not stop on a polite request)."""
+        pool = self._pool
+        future = pool.submit(fn, *args)
+        self._running += 1
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
+        except TimeoutError:
+            log.error("a job in the child process overran %.0f s; restarting it", timeout_s)
+            self._replace(pool)
+            raise
+        except concurrent.futures.process.BrokenProcessPool:
+            if pool is self._pool:  # else `restart` ended it on purpose
+                log.error("the child process died; restarting it")
+            self._replace(pool)
+            raise
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if future.cancelled() and task is not None and not task.cancelling():
+                # The job was dropped by `restart`, not this task cancelled: an error to handle.
+                name = getattr(fn, "__name__", fn)
+                raise ChildRestarted(f"{name} dropped: the child process was restarted") from None
+            raise
+        finally:
+            self._running -= 1
+
+    def _replace(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
+        """Restart, unless the pool that failed was replaced already: an old job's failure
+        must not kill the jobs of the pool that replaced it."""
+        if pool is self._pool:
+            self.restart()
+
+    def restart(self) -> None:
+        old = self._pool
+        for process in list(getattr(old, "_processes", {}).values()):
+            process.kill()
+        old.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
