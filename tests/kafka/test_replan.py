@@ -23,6 +23,7 @@ from tests.kafka.replan_helpers import (
     outlook,
     replan_settings,
     send,
+    settled_plans,
     wait_for_plan,
 )
 from tests.kafka.scenario_events import week
@@ -100,10 +101,12 @@ async def test_what_if_over_http_changes_nothing_published(
     await start_stack(settings, services)
     await send(settings, world())
     await send(settings, [("CZ", demand_event("D-1", quantity=6000, due=8))])
-    # Inboxes are not ordered with each other: wait for a plan that knows both plants.
-    plans = await wait_for_plan(
+    # Inboxes are not ordered with each other: wait for a plan that knows both plants, then
+    # until the planner has planned every trigger (later plans are not the what-if's doing).
+    await wait_for_plan(
         settings, lambda ps: any({a.source_id for a in p.allocations} >= {"CZ-L1"} for p in ps)
     )
+    plans = await settled_plans(settings)
     changes = {
         "changes": [
             {
