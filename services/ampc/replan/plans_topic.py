@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from ampc.contract.envelope import ContractViolation, decode
 from ampc.contract.events import PlanPublished
@@ -68,6 +69,15 @@ def _version_of(key: bytes | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _raw_plan(record: ConsumerRecord[bytes, bytes]) -> RawPlan | None:
+    """The plan record as bytes with its version, or None (logged) without a plan key."""
+    version = _version_of(record.key)
+    if version is None or record.value is None:
+        log.error("plans topic record at offset %d has no plan key; skipped", record.offset)
+        return None
+    return RawPlan(value=record.value, headers=list(record.headers), version=version)
+
+
 async def _read_range(
     consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int
 ) -> list[RawPlan]:
@@ -75,11 +85,9 @@ async def _read_range(
     consumer.resume(tp)
     # An open transaction holds the position back: give up after a few empty fetches.
     async for _tp, record in read_ranges(consumer, {tp: (start, end)}, give_up_after_idle=3):
-        version = _version_of(record.key)
-        if version is None or record.value is None:
-            log.error("plans topic record at offset %d has no plan key; skipped", record.offset)
-            continue
-        plans.append(RawPlan(value=record.value, headers=list(record.headers), version=version))
+        raw = _raw_plan(record)
+        if raw is not None:
+            plans.append(raw)
     return plans
 
 
@@ -182,13 +190,10 @@ class _Follower(Generic[P]):
             while True:
                 batch = await consumer.getmany(tp, timeout_ms=500)
                 for record in batch.get(tp, []):
-                    version = _version_of(record.key)
-                    if version is None or record.value is None:
-                        log.error("plans topic record at offset %d has no plan key", record.offset)
+                    raw = _raw_plan(record)
+                    if raw is None or (self.plan is not None and raw.version <= self.plan.version):
                         continue
-                    if self.plan is not None and version <= self.plan.version:
-                        continue
-                    plan = self.read(RawPlan(record.value, list(record.headers), version))
+                    plan = self.read(raw)
                     if plan is not None:
                         self.plan = plan
                         if self.on_plan is not None:
