@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+import base64
+import json
+from types import SimpleNamespace
+from typing import Any, NoReturn
 
 import pytest
 
-from ampc.platform.streaming import EXIT_UNPROCESSABLE, process_or_dead_letter
+from ampc.platform.deadletter import source_record
+from ampc.platform.streaming import (
+    EXIT_UNPROCESSABLE,
+    dead_letter_processing_failure,
+    process_or_dead_letter,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -65,3 +73,39 @@ async def test_stops_the_worker_when_even_the_dead_letter_fails() -> None:
             Flaky(failures=99), dead_letter, what="r", backoff_s=0, stop=stop
         )
     assert stopped.value.args == (EXIT_UNPROCESSABLE,)
+
+
+class _Producer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+
+    async def send(self, topic: str, key: bytes | None, value: bytes | None, *rest: Any) -> None:
+        self.sent.append((topic, key, value, rest[-1]))
+
+
+async def test_a_processing_failure_is_dead_lettered_with_the_original_bytes_and_why() -> None:
+    app = SimpleNamespace(producer=_Producer())
+    source = source_record("ampc.canonical.demand", 2, 41, b"D-1", b'{"x": 1}', [("h", b"v")])
+    send = dead_letter_processing_failure(
+        app,  # type: ignore[arg-type]
+        "ampc.deadletter",
+        source,
+        service="ledger",
+        party="CZ",
+        failed_to="process",
+        advice="it is not in the state",
+    )
+    await send(RuntimeError("disk full"))
+    [(topic, _key, value, _headers)] = app.producer.sent
+    assert topic == "ampc.deadletter"
+    body = json.loads(value or b"")
+    assert body["error_code"] == "PROCESSING_FAILED"
+    assert "the ledger could not process this event (RuntimeError: disk full)" in body["message"]
+    assert body["message"].endswith("it is not in the state")
+    assert (body["original_topic"], body["original_partition"], body["original_offset"]) == (
+        "ampc.canonical.demand",
+        2,
+        41,
+    )
+    assert base64.b64decode(body["original_value_base64"]) == b'{"x": 1}'
+    assert (body["nation"], body["rejected_by"]) == ("CZ", "ledger")

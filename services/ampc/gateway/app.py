@@ -11,10 +11,8 @@ from functools import partial
 
 import faust
 
-from ampc.contract.envelope import ContractViolation
-from ampc.contract.events import RejectionCode
 from ampc.gateway.judge import SERVICE, Decision, Judge, Verdict
-from ampc.platform.deadletter import SourceRecord, dead_letter
+from ampc.platform.deadletter import SourceRecord
 from ampc.platform.metrics import (
     EVENTS_DUPLICATE,
     EVENTS_IN,
@@ -26,6 +24,7 @@ from ampc.platform.replica import CompactedReplica, ReadYourWritesMap
 from ampc.platform.service_views import add_service_views
 from ampc.platform.streaming import (
     create_app,
+    dead_letter_processing_failure,
     process_or_dead_letter,
     raw_topic,
     send_record,
@@ -83,17 +82,15 @@ def build_gateway(settings: Settings) -> faust.App:
     def dead_letter_failure(
         source: SourceRecord, party: str | None
     ) -> Callable[[Exception], Awaitable[None]]:
-        async def send(error: Exception) -> None:
-            violation = ContractViolation(
-                RejectionCode.PROCESSING_FAILED,
-                f"the gateway could not route this event ({type(error).__name__}: {error}); "
-                "send it again with a new event id",
-            )
-            record = dead_letter(source, violation, party=party, rejected_by=SERVICE)
-            await send_record(app, registry.deadletter, record.key, record.value, record.headers)
-            EVENTS_REJECTED.labels(SERVICE, violation.code.value, party or "unknown").inc()
-
-        return send
+        return dead_letter_processing_failure(
+            app,
+            registry.deadletter,
+            source,
+            service=SERVICE,
+            party=party,
+            failed_to="route",
+            advice="send it again with a new event id",
+        )
 
     @app.agent(inboxes)
     async def judge_inbox(stream: faust.StreamT[bytes]) -> None:

@@ -44,6 +44,7 @@ from ampc.platform.metrics import (
 from ampc.platform.service_views import add_service_views
 from ampc.platform.streaming import (
     create_app,
+    dead_letter_processing_failure,
     process_or_dead_letter,
     raw_topic,
     send_record,
@@ -238,18 +239,15 @@ def build_ledger(settings: Settings) -> faust.App:
                     progress = True
 
     def dead_letter_failure(source: SourceRecord) -> Callable[[Exception], Awaitable[None]]:
-        async def send(error: Exception) -> None:
-            party = dict(source.headers).get(PARTY_HEADER, b"unknown").decode(errors="replace")
-            violation = ContractViolation(
-                RejectionCode.PROCESSING_FAILED,
-                f"the ledger could not process this event ({type(error).__name__}: {error}); "
-                "it is not in the state",
-            )
-            record = dead_letter(source, violation, party=party, rejected_by=SERVICE)
-            await send_record(app, registry.deadletter, record.key, record.value, record.headers)
-            EVENTS_REJECTED.labels(SERVICE, violation.code.value, party).inc()
-
-        return send
+        return dead_letter_processing_failure(
+            app,
+            registry.deadletter,
+            source,
+            service=SERVICE,
+            party=dict(source.headers).get(PARTY_HEADER, b"unknown").decode(errors="replace"),
+            failed_to="process",
+            advice="it is not in the state",
+        )
 
     async def fold_and_release(source: SourceRecord) -> None:
         outcome = await fold(source)

@@ -21,8 +21,10 @@ import faust
 from faust.transport import base as transport_base
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
-from ampc.platform.deadletter import SourceRecord, source_record
-from ampc.platform.metrics import LOOP_STALL
+from ampc.contract.envelope import ContractViolation
+from ampc.contract.events import RejectionCode
+from ampc.platform.deadletter import SourceRecord, dead_letter, source_record
+from ampc.platform.metrics import EVENTS_REJECTED, LOOP_STALL
 from ampc.platform.stalls import StallWatch
 from ampc.settings import Settings
 
@@ -172,6 +174,33 @@ def source_of(event: Any) -> SourceRecord:
         message.value,
         message.headers,
     )
+
+
+def dead_letter_processing_failure(
+    app: faust.App,
+    topic: str,
+    source: SourceRecord,
+    *,
+    service: str,
+    party: str | None,
+    failed_to: str,
+    advice: str,
+) -> Callable[[Exception], Awaitable[None]]:
+    """The `dead_letter_failure` of `process_or_dead_letter`: the record, as it came, on the
+    dead-letter topic as PROCESSING_FAILED, saying what `service` `failed_to` do and `advice`
+    for the sender."""
+
+    async def send(error: Exception) -> None:
+        violation = ContractViolation(
+            RejectionCode.PROCESSING_FAILED,
+            f"the {service} could not {failed_to} this event ({type(error).__name__}: {error}); "
+            f"{advice}",
+        )
+        record = dead_letter(source, violation, party=party, rejected_by=service)
+        await send_record(app, topic, record.key, record.value, record.headers)
+        EVENTS_REJECTED.labels(service, violation.code.value, party or "unknown").inc()
+
+    return send
 
 
 PROCESSING_ATTEMPTS: Final = 3
