@@ -748,18 +748,17 @@ async def measure_latency(
         cpu = meter.stop()
         await writer.stop()
         await watcher.stop()
-    ms = sorted(1000 * x for x in latencies)
-    cuts = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) >= 2 else None
+    cuts = _cuts_ms(latencies)
     return Latency(
         target_rate=round(rate, 1),
         achieved_rate=round(len(planned) / send_seconds, 1),
         seconds=round(send_seconds, 2),
         sent=len(planned),
-        observed=len(ms),
-        p50_ms=round(cuts[49], 1) if cuts else None,
-        p95_ms=round(cuts[94], 1) if cuts else None,
-        p99_ms=round(cuts[98], 1) if cuts else None,
-        max_ms=round(ms[-1], 1) if ms else None,
+        observed=len(latencies),
+        p50_ms=cuts.get("p50"),
+        p95_ms=cuts.get("p95"),
+        p99_ms=cuts.get("p99"),
+        max_ms=round(1000 * max(latencies), 1) if latencies else None,
         cpu=cpu,
         legs_ms={leg: _cuts_ms(values) for leg, values in legs.items()},
     )

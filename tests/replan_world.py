@@ -81,6 +81,19 @@ def demand_event(
     return ev.DemandSubmitted.model_validate_json(json.dumps(body))
 
 
+def plant_fire(cause: str = "fire") -> ev.PlantDisrupted:
+    """The Czech plant down for the whole twelve-week test horizon."""
+    return ev.PlantDisrupted(
+        plant_id="CZ-VLASIM",
+        nation="CZ",
+        disruption_id="FIRE",
+        from_week=week(0),
+        to_week=week(11),
+        capacity_lost_percent=100,
+        cause=cause,
+    )
+
+
 def fold(events: list[tuple[str, ev.Event]]) -> dict[EntityKind, dict[str, EntityState]]:
     """The ledger's states after these events (the pure fold, no Kafka)."""
     store = MemoryStore()

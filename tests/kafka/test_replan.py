@@ -27,7 +27,7 @@ from tests.kafka.replan_helpers import (
     wait_for_plan,
 )
 from tests.kafka.scenario_events import week
-from tests.replan_world import demand_event, world
+from tests.replan_world import demand_event, plant_fire, world
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -160,16 +160,7 @@ async def test_a_disruption_re_plans_around_it_and_frozen_orders_do_not_move(
     )
     assert any(source == "CZ-L1" for source, *_ in frozen_first)
 
-    fire = ev.PlantDisrupted(
-        plant_id="CZ-VLASIM",
-        nation="CZ",
-        disruption_id="FIRE",
-        from_week=week(0),
-        to_week=week(11),
-        capacity_lost_percent=100,
-        cause="fire in the filling hall",
-    )
-    await send(settings, [("CZ", fire)])
+    await send(settings, [("CZ", plant_fire("fire in the filling hall"))])
     plans = await wait_for_plan(settings, lambda ps: any("disrupted" in p.trigger for p in ps))
     second = next(p for p in plans if "disrupted" in p.trigger)
     assert second.version > first.version

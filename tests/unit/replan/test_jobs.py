@@ -17,8 +17,8 @@ from ampc.replan.orders import orders_of
 from ampc.replan.plans_topic import PLAN_BYTES, RawPlan, _version_of
 from ampc.replan.publish import frozen_until
 from ampc.replan.snapshots import Horizon, planning_input
-from tests.kafka.scenario_events import WEEK, week
-from tests.replan_world import demand_event, fold, world
+from tests.kafka.scenario_events import WEEK
+from tests.replan_world import demand_event, fold, plant_fire, world
 
 pytestmark = pytest.mark.unit
 
@@ -95,18 +95,7 @@ def test_the_plan_in_force_travels_as_bytes_and_its_frozen_orders_stand() -> Non
     first = replan(job(events, None))
     disrupted = [
         *events,
-        (
-            "CZ",
-            ev.PlantDisrupted(
-                plant_id="CZ-VLASIM",
-                nation="CZ",
-                disruption_id="FIRE",
-                from_week=week(0),
-                to_week=week(11),
-                capacity_lost_percent=100,
-                cause="fire",
-            ),
-        ),
+        ("CZ", plant_fire()),
     ]
     second = replan(job(disrupted, first.plan))
     plan, changes = decoded(second)

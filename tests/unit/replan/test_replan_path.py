@@ -16,7 +16,7 @@ from ampc.replan.orders import frozen_moves, order_changes, orders_of
 from ampc.replan.publish import frozen_until, plan_event
 from ampc.replan.snapshots import Horizon, PlanningInput, planning_input
 from tests.kafka.scenario_events import WEEK, week
-from tests.replan_world import demand_event, fold, world
+from tests.replan_world import demand_event, fold, plant_fire, world
 
 pytestmark = pytest.mark.unit
 
@@ -63,18 +63,7 @@ def test_a_disruption_moves_open_orders_but_never_the_frozen_ones() -> None:
 
     disrupted = [
         *events,
-        (
-            "CZ",
-            ev.PlantDisrupted(
-                plant_id="CZ-VLASIM",
-                nation="CZ",
-                disruption_id="FIRE",
-                from_week=week(0),
-                to_week=week(11),
-                capacity_lost_percent=100,
-                cause="fire",
-            ),
-        ),
+        ("CZ", plant_fire()),
     ]
     pinput2, second = replan(disrupted, first)
     assert pinput2.snapshot.committed_orders, "frozen orders were not carried as fixed input"
