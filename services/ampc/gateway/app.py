@@ -51,6 +51,10 @@ def build_gateway(settings: Settings) -> faust.App:
         [registry.gateway_owners],
         lambda _topic, value: value.decode(),
         client_id=f"{settings.topic_prefix}-gateway-owners",
+        # Half the events claim an entity: read one by one, that is a fetch per claim. The
+        # gateway sees its own claims at once (ReadYourWritesMap); another worker's claim
+        # shows up at most this much later.
+        gather_ms=round(settings.fetch_gather_ms),
     )
 
     def record_claim(key: str, owners: str) -> None:
