@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 
+from ampc.contract.events import ShipmentDispatched
 from ampc.demo.feed import scenario_feed
 from ampc.ledger.fold import Applied, EventMeta, MemoryStore, apply_event
-from ampc.ledger.state import EntityKind, EntityState
+from ampc.ledger.state import EntityKind, EntityState, PoolState
 from ampc.optimizer.from_ledger import snapshot_from_states
+from ampc.optimizer.model import build_model
 from ampc.optimizer.scenario import generate
+from ampc.optimizer.snapshot import Demand
+from ampc.optimizer.solve import solve
 
 pytestmark = pytest.mark.unit
 
@@ -79,3 +84,99 @@ def test_cancelled_and_unknown_pool_demands_are_left_out_with_a_note() -> None:
     ids = {d.id for d in rebuilt.snapshot.demands}
     assert first not in ids and second not in ids
     assert rebuilt.notes == [f"demand {second} left out: pool NO-SUCH-POOL is unknown"]
+
+
+def dispatch(
+    states: dict[EntityKind, dict[str, EntityState]], shipment: ShipmentDispatched
+) -> None:
+    """Fold one dispatch into folded states, as the ledger would."""
+    store = MemoryStore()
+    for kind, entities in states.items():
+        for entity_id, state in entities.items():
+            store.put(kind, entity_id, state)
+    meta = EventMeta(f"ship-{shipment.shipment_id}", shipment.nation, "feed", 1, 0, NOW)
+    assert isinstance(apply_event(store, shipment, meta), Applied)
+    for kind, entity_id, state in store.items():
+        states.setdefault(kind, {})[entity_id] = state
+
+
+NOW = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
+
+
+def shipment(
+    shipment_id: str, source_id: str, nation: str, demand: Demand, quantity: int
+) -> ShipmentDispatched:
+    product = demand.product
+    assert product is not None
+    return ShipmentDispatched(
+        shipment_id=shipment_id,
+        source_id=source_id,
+        nation=nation,
+        demand_id=demand.id,
+        product=product,
+        quantity=quantity,
+        recipient=demand.recipient,
+        dispatched_week=dt.date(2026, 11, 23),
+        expected_arrival_week=dt.date(2026, 11, 30),
+    )
+
+
+def test_money_spent_on_shipped_rounds_is_committed_in_the_demands_pool() -> None:
+    original = generate("small", 1)
+    demands = {d.id: d for d in original.demands}
+    plant = next(p for p in original.plants if p.id == "P000-DE")
+    line_price = next(
+        made.unit_price_cents
+        for line in plant.lines
+        for made in line.products
+        if made.product == demands["D00000"].product
+    )
+    offer = next(o for o in original.stock_offers if o.product == demands["D00001"].product)
+    states = folded(1)
+    dispatch(states, shipment("S-1", plant.id, plant.nation, demands["D00000"], 1000))
+    dispatch(states, shipment("S-2", offer.id, offer.origin, demands["D00001"], 500))
+
+    rebuilt = snapshot_from_states(
+        states, start_week=original.horizon.start_week, weeks=original.horizon.weeks
+    )
+
+    assert rebuilt.notes == []
+    pools = {p.id: p for p in rebuilt.snapshot.pools}
+    assert pools[demands["D00000"].pool_id].committed_cents == 1000 * line_price
+    assert pools[demands["D00001"].pool_id].committed_cents == 500 * offer.unit_price_cents
+    quantities = {d.id: d.quantity for d in rebuilt.snapshot.demands}
+    # the rounds in transit are not bought again, and their money is not spent again
+    assert quantities["D00000"] == demands["D00000"].quantity - 1000
+    assert quantities["D00001"] == demands["D00001"].quantity - 500
+
+
+def test_a_pool_spent_beyond_its_payments_buys_nothing_more_and_says_so() -> None:
+    original = generate("small", 1)
+    target = original.demands[0]
+    plant = next(p for p in original.plants if p.id == "P000-DE")
+    states = folded(1)
+    dispatch(states, shipment("S-1", plant.id, plant.nation, target, 1000))
+    pool = states[EntityKind.POOLS][target.pool_id]
+    assert isinstance(pool, PoolState)
+    # the donors paid a cent less than the shipment cost: without it, enough to buy rounds
+    line_price = next(
+        made.unit_price_cents
+        for line in plant.lines
+        for made in line.products
+        if made.product == target.product
+    )
+    for k, contribution in enumerate(pool.contributions.values()):
+        contribution.paid_cents = 1000 * line_price - 1 if k == 0 else 0
+    pool.refresh_totals()
+
+    rebuilt = snapshot_from_states(
+        states, start_week=original.horizon.start_week, weeks=original.horizon.weeks
+    )
+
+    assert any(note.startswith(f"pool {target.pool_id}: shipments worth") for note in rebuilt.notes)
+    model = build_model(rebuilt.snapshot)
+    result = solve(model)
+    assert result.x is not None
+    in_pool = [i for i, d in enumerate(rebuilt.snapshot.demands) if d.pool_id == target.pool_id]
+    flows = result.x[: model.n_flows]
+    assert in_pool and not flows[np.isin(model.flow_demand, in_pool)].any()

@@ -272,7 +272,9 @@ class ContributionState(StateModel):
 class PoolState(EntityStateBase):
     """A funding pool with its rules and money: pledged, paid and committed.
 
-    `committed_cents` stays 0 until plans commit money (a later issue sets it from plans).
+    `committed_cents` is money committed outside shipments, and stays 0 for now. What shipped
+    rounds cost the ledger cannot see here (shipments and plants live in other partitions): the
+    optimizer's snapshot adds it (`ampc.optimizer.from_ledger.spent_by_pool`).
     """
 
     pool_id: str

@@ -5,6 +5,10 @@ calendar in percent of it, grams of material per round, pledges and payments by 
 the optimizer wants the snapshot's terms (rounds per week, kilograms, pools with paid money).
 What cannot be planned (a cancelled or fulfilled demand, an offer sold out, a demand whose pool
 or product is unknown) is left out, and said so in the notes.
+
+Money already spent stays spent: rounds shipped to a demand leave its quantity (the plan does
+not buy them again), so their price is committed money of the demand's pool (`spent_by_pool`),
+and the plan may commit only what donors paid beyond it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ampc.contract.parties import memberships_of
 from ampc.ledger.state import (
@@ -19,12 +24,14 @@ from ampc.ledger.state import (
     DemandStatus,
     EntityKind,
     EntityState,
+    EntityStateBase,
     ExportPolicyState,
     MaterialSupplyState,
     OfferState,
     PlantState,
     PoolState,
     ProductState,
+    ShipmentState,
 )
 from ampc.optimizer import snapshot as sn
 
@@ -39,7 +46,10 @@ class Assembly:
     notes: list[str] = field(default_factory=list)
 
 
-def _of(states: States, kind: EntityKind, model: type[EntityState]) -> list[EntityState]:
+S = TypeVar("S", bound=EntityStateBase)
+
+
+def _of(states: States, kind: EntityKind, model: type[S]) -> list[S]:
     return [state for _, state in sorted(states.get(kind, {}).items()) if isinstance(state, model)]
 
 
@@ -154,6 +164,44 @@ def line_source_ids(plants: Iterable[PlantState]) -> dict[tuple[str, str], str]:
     }
 
 
+def spent_by_pool(states: States) -> tuple[dict[str, int], list[str]]:
+    """Per pool, the money its demands' shipments (dispatched or delivered) have spent.
+
+    A shipment is priced at its offer's unit price, or at the plant's unit price for the
+    product; a plant with lines at different prices for it is taken at the highest, so that
+    money is never counted free that may have been spent. The dispatched quantity counts, as it
+    was bought whatever arrives. Returns the sums and notes on shipments that cannot be priced.
+    """
+    demands = {d.demand_id: d for d in _of(states, EntityKind.DEMANDS, DemandState)}
+    offers = {o.offer_id: o for o in _of(states, EntityKind.OFFERS, OfferState)}
+    plants = {p.plant_id: p for p in _of(states, EntityKind.PLANTS, PlantState)}
+    spent: dict[str, int] = {}
+    notes: list[str] = []
+    for shipment in _of(states, EntityKind.SHIPMENTS, ShipmentState):
+        demand = demands.get(shipment.demand_id)
+        offer = offers.get(shipment.source_id)
+        plant = plants.get(shipment.source_id)
+        price: int | None = None
+        if offer is not None:
+            price = offer.unit_price_cents
+        elif plant is not None:
+            prices = [
+                made.unit_price_cents
+                for line in plant.lines.values()
+                for made in line.products
+                if made.product == shipment.product
+            ]
+            price = max(prices, default=None)
+        if demand is None or price is None:
+            notes.append(
+                f"shipment {shipment.shipment_id} ({shipment.quantity} rounds) is not counted as "
+                f"spent money: {'its demand' if demand is None else 'its price'} is unknown"
+            )
+            continue
+        spent[demand.pool_id] = spent.get(demand.pool_id, 0) + shipment.quantity * price
+    return spent, notes
+
+
 def snapshot_from_states(
     states: States,
     *,
@@ -180,6 +228,14 @@ def snapshot_from_states(
     ]
     pools = [p for p in _of(states, EntityKind.POOLS, PoolState) if isinstance(p, PoolState)]
     pool_ids = {p.pool_id for p in pools}
+    spent, spending_notes = spent_by_pool(states)
+    notes += spending_notes
+    for pool in pools:
+        if spent.get(pool.pool_id, 0) + pool.committed_cents > pool.paid_cents:
+            notes.append(
+                f"pool {pool.pool_id}: shipments worth {spent.get(pool.pool_id, 0)} cents "
+                f"exceed the {pool.paid_cents} cents paid in; nothing more is bought from it"
+            )
     demands = []
     for demand in _of(states, EntityKind.DEMANDS, DemandState):
         assert isinstance(demand, DemandState)
@@ -275,7 +331,7 @@ def snapshot_from_states(
                     )
                     for c in p.contributions.values()
                 ],
-                committed_cents=p.committed_cents,
+                committed_cents=p.committed_cents + spent.get(p.pool_id, 0),
                 rules=sn.PoolRules(
                     eligible_producers=[b.value for b in p.rules.eligible_producer_blocs]
                     + list(p.rules.eligible_producer_nations),
