@@ -1,0 +1,241 @@
+"""Pipeline settings side by side: the gateway and the ledger under two or more values of one
+AMPC_* setting, alternated on one warmed broker.
+
+    .venv/bin/python benchmarks/pipeline_ab.py AMPC_FETCH_GATHER_MS=0,20 [--reps 3]
+        [--events 8000] [--rate 200] [--latency-seconds 15]
+        [--out benchmarks/results/pipeline_ab.json]
+
+A command, not a timed test. Single runs of `benchmarks/pipeline.py` swing by a fifth from one
+to the next on this 2-core machine, more than most settings change, so a setting is judged here
+in pairs: one broker (warmed first with the raw loop, as a fresh broker's JIT takes far more CPU
+for its first minute), then for each repetition and each value, fresh `ampc serve gateway` and
+`ampc serve ledger` processes on topics of their own, a burst of N events timed until every
+entity's final state is visible, and a latency run at a fixed rate. Prints a table, writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from rich.console import Console
+from rich.table import Table
+
+from ampc.platform import broker
+from ampc.platform.topics import TopicRegistry, apply_topics
+from ampc.settings import Settings
+from pipeline import (
+    encode_all,
+    free_port,
+    machine,
+    measure_latency,
+    measure_throughput,
+    own_broker,
+    start_raw_stages,
+    start_services,
+    wait_for_probe,
+    workload,
+)
+
+RESULTS: Final = Path(__file__).resolve().parent / "results" / "pipeline_ab.json"
+WARM_UP_EVENTS: Final = 20_000
+
+console = Console()
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One value's run: burst throughput and latency at the fixed rate."""
+
+    value: str
+    repetition: int
+    events_per_s: float
+    cpu_ms_per_event: dict[str, float]
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    latency_cpu_percent: dict[str, float]
+
+
+async def warm_broker(bootstrap: str, work: Path) -> None:
+    """The raw loop once through 20,000 events: the broker's JIT compiles before any pair."""
+    settings = Settings(bootstrap_servers=bootstrap, topic_prefix="ab-warm", data_dir=work)
+    registry = TopicRegistry(settings)
+    await apply_topics(bootstrap, registry.specs)
+    children = start_raw_stages(bootstrap, settings.topic_prefix, work)
+    try:
+        await wait_for_probe(bootstrap, registry, "probe-raw", children, 120)
+        planned = workload(WARM_UP_EVENTS, "warm")
+        pids = {c.name: c.process.pid for c in children}
+        records = encode_all(planned, registry)
+        await measure_throughput("warm", bootstrap, registry, planned, records, pids, 150)
+    finally:
+        for child in children:
+            child.stop()
+
+
+async def one_run(
+    args: argparse.Namespace, bootstrap: str, broker_pid: int, work: Path, value: str, n: int
+) -> Run:
+    os.environ[args.variable] = value  # the services inherit it (pipeline.service_env)
+    settings = Settings(
+        bootstrap_servers=bootstrap,
+        topic_prefix=f"ab{n}",
+        data_dir=work / "services",
+        gateway_port=free_port(),
+        ledger_port=free_port(),
+    )
+    registry = TopicRegistry(settings)
+    await apply_topics(bootstrap, registry.specs)
+    children = start_services(settings, work)
+    try:
+        await wait_for_probe(bootstrap, registry, "probe", children, 180)
+        pids = {c.name: c.process.pid for c in children} | {"kafka broker": broker_pid}
+        planned = workload(args.events, f"t{n}")
+        records = encode_all(planned, registry)
+        burst = await measure_throughput(
+            "pipeline", bootstrap, registry, planned, records, pids, args.timeout
+        )
+        await asyncio.sleep(2)  # let the burst's commits settle before timing single events
+        latency = await measure_latency(bootstrap, registry, args.rate, args.latency_seconds, pids)
+    finally:
+        for child in children:
+            child.stop()
+    return Run(
+        value=value,
+        repetition=n,
+        events_per_s=round(burst.events_per_s, 1),
+        cpu_ms_per_event=burst.cpu_ms_per_event,
+        p50_ms=latency.p50_ms,
+        p95_ms=latency.p95_ms,
+        p99_ms=latency.p99_ms,
+        latency_cpu_percent={k: v["percent_of_one_core"] for k, v in latency.cpu.items()},
+    )
+
+
+async def compare(args: argparse.Namespace, info: broker.ClusterInfo, work: Path) -> list[Run]:
+    runs: list[Run] = []
+    await warm_broker(info.bootstrap_servers, work)
+    for repetition in range(args.reps):
+        for value in args.values:
+            n = len(runs) + 1
+            run = await one_run(args, info.bootstrap_servers, info.nodes[0].pid, work, value, n)
+            console.print(
+                f"{args.variable}={value} (pair {repetition + 1}): "
+                f"{run.events_per_s:,.0f} events/s, p99 {run.p99_ms} ms at {args.rate:g}/s"
+            )
+            runs.append(run)
+    return runs
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 1) if known else None
+
+
+def summary(args: argparse.Namespace, runs: list[Run]) -> dict[str, dict[str, Any]]:
+    """Per value: every run's numbers and their medians."""
+    out: dict[str, dict[str, Any]] = {}
+    for value in args.values:
+        mine = [r for r in runs if r.value == value]
+        out[value] = {
+            "events_per_s": [r.events_per_s for r in mine],
+            "p99_ms": [r.p99_ms for r in mine],
+            "median_events_per_s": _median([r.events_per_s for r in mine]),
+            "median_p50_ms": _median([r.p50_ms for r in mine]),
+            "median_p99_ms": _median([r.p99_ms for r in mine]),
+            "median_gateway_cpu_percent_at_rate": _median(
+                [r.latency_cpu_percent.get("gateway") for r in mine]
+            ),
+            "median_ledger_cpu_percent_at_rate": _median(
+                [r.latency_cpu_percent.get("ledger") for r in mine]
+            ),
+        }
+    return out
+
+
+def print_table(args: argparse.Namespace, by_value: dict[str, dict[str, Any]]) -> None:
+    table = Table(title=f"{args.variable}: medians of {args.reps} alternated runs each")
+    table.add_column("value")
+    table.add_column("burst events/s (runs)")
+    table.add_column(f"p50 / p99 at {args.rate:g}/s")
+    table.add_column("gateway / ledger CPU at that rate")
+    for value, numbers in by_value.items():
+        runs = ", ".join(f"{x:,.0f}" for x in numbers["events_per_s"])
+        table.add_row(
+            value,
+            f"{numbers['median_events_per_s']:,.0f} ({runs})",
+            f"{numbers['median_p50_ms']} / {numbers['median_p99_ms']} ms",
+            f"{numbers['median_gateway_cpu_percent_at_rate']} % / "
+            f"{numbers['median_ledger_cpu_percent_at_rate']} %",
+        )
+    console.print(table)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("setting", help="AMPC_NAME=value1,value2[,...]")
+    parser.add_argument("--reps", type=int, default=3, help="runs per value (3)")
+    parser.add_argument("--events", type=int, default=8000, help="events per burst (8000)")
+    parser.add_argument("--rate", type=float, default=200.0, help="latency run's rate (200/s)")
+    parser.add_argument("--latency-seconds", type=float, default=15.0)
+    parser.add_argument("--timeout", type=float, default=150.0, help="burst time limit (150 s)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    name, _, values = args.setting.partition("=")
+    if not name.startswith("AMPC_") or not values:
+        parser.error("the setting is AMPC_NAME=value1,value2")
+    if name.removeprefix("AMPC_").lower() not in Settings.model_fields:
+        parser.error(f"{name} is not an ampc setting")
+    args.variable, args.values = name, values.split(",")
+    if len(args.values) < 2:
+        parser.error("give at least two values to compare")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    work = Path(tempfile.mkdtemp(prefix="ampc-bench-ab-"))
+    try:
+        with own_broker(work) as info:  # started and stopped outside the event loop
+            runs = asyncio.run(compare(args, info, work))
+    except BaseException:
+        console.print(f"[red]failed; logs kept in {work}[/red]")
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    by_value = summary(args, runs)
+    print_table(args, by_value)
+    report = {
+        "benchmark": "pipeline_ab",
+        "when": started,
+        "machine": machine() | {"load_average_at_start": load_at_start},
+        "setting": args.variable,
+        "parameters": {
+            "reps": args.reps,
+            "events": args.events,
+            "rate": args.rate,
+            "latency_seconds": args.latency_seconds,
+        },
+        "by_value": by_value,
+        "runs": [asdict(r) for r in runs],
+    }
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    console.print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
