@@ -431,6 +431,17 @@ def spawn(name: str, command: list[str], env: dict[str, str], log: Path) -> Chil
     return Child(name, process, log)
 
 
+def service_settings(bootstrap: str, prefix: str, work: Path) -> Settings:
+    """Settings for a gateway and a ledger of their own: topic prefix, data dir, free ports."""
+    return Settings(
+        bootstrap_servers=bootstrap,
+        topic_prefix=prefix,
+        data_dir=work / "services",
+        gateway_port=free_port(),
+        ledger_port=free_port(),
+    )
+
+
 def service_env(settings: Settings) -> dict[str, str]:
     values = {
         "AMPC_BOOTSTRAP_SERVERS": settings.bootstrap_servers or "",
@@ -804,13 +815,7 @@ async def benchmark(
 ) -> dict[str, Any]:
     bootstrap = info.bootstrap_servers
     run = f"b{os.getpid() % 100000}"
-    pipe = Settings(
-        bootstrap_servers=bootstrap,
-        topic_prefix=f"{run}-pipe",
-        data_dir=work / "services",
-        gateway_port=free_port(),
-        ledger_port=free_port(),
-    )
+    pipe = service_settings(bootstrap, f"{run}-pipe", work)
     raw = pipe.model_copy(update={"topic_prefix": f"{run}-raw"})
     pipe_registry, raw_registry = TopicRegistry(pipe), TopicRegistry(raw)
     await apply_topics(bootstrap, pipe_registry.specs)
@@ -868,13 +873,7 @@ async def benchmark(
             for child in children:
                 child.stop()
             children.clear()
-            latency_settings = pipe.model_copy(
-                update={
-                    "topic_prefix": f"{run}-lat",
-                    "gateway_port": free_port(),
-                    "ledger_port": free_port(),
-                }
-            )
+            latency_settings = service_settings(bootstrap, f"{run}-lat", work)
             latency_registry = TopicRegistry(latency_settings)
             await apply_topics(bootstrap, latency_registry.specs)
             children += start_services(latency_settings, work)

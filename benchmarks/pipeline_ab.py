@@ -35,11 +35,11 @@ from ampc.platform.topics import TopicRegistry, apply_topics
 from ampc.settings import Settings
 from pipeline import (
     encode_all,
-    free_port,
     machine,
     measure_latency,
     measure_throughput,
     own_broker,
+    service_settings,
     start_raw_stages,
     start_services,
     wait_for_probe,
@@ -87,13 +87,7 @@ async def one_run(
     args: argparse.Namespace, bootstrap: str, broker_pid: int, work: Path, value: str, n: int
 ) -> Run:
     os.environ[args.variable] = value  # the services inherit it (pipeline.service_env)
-    settings = Settings(
-        bootstrap_servers=bootstrap,
-        topic_prefix=f"ab{n}",
-        data_dir=work / "services",
-        gateway_port=free_port(),
-        ledger_port=free_port(),
-    )
+    settings = service_settings(bootstrap, f"ab{n}", work)
     registry = TopicRegistry(settings)
     await apply_topics(bootstrap, registry.specs)
     children = start_services(settings, work)
