@@ -405,13 +405,6 @@ def _run(
         h = model_params.solution_hints.add()
         h.variable_values.ids.extend(np.arange(n_cols, dtype=np.int64))
         h.variable_values.values.extend(hint)
-    if backend == "highs" and not has_integers and basis is None:
-        # On ampc's first LP level (a transportation core with capacity, material and money
-        # rows) HiGHS's presolve and scaling cost more than they save: the medium level-1 LP
-        # solves in 1.2 s without them, 2.0 s with them, to the same optimum. Not on the
-        # levels after it, which start from a basis: there scaling pays (0.4 s vs 1.5 s).
-        params.presolve = parameters_pb2.EMPHASIS_OFF
-        params.scaling = parameters_pb2.EMPHASIS_OFF
     if basis is not None and not has_integers and backend in ("highs", "glop"):
         model_params.initial_basis.CopyFrom(_consistent_basis(proto, basis))
         if backend == "highs":  # HiGHS drops a starting basis when it presolves
