@@ -98,7 +98,7 @@ def solve_snapshot(
     result = solve(model, settings, warm_start=warm_start)
     if result.x is None and result.status is not SolverStatus.INFEASIBLE:
         # no solver solution: the greedy plan is the best known one, labelled as such
-        result.x = greedy_baseline(model)
+        result.x = greedy_baseline(model) if result.greedy_x is None else result.greedy_x
         result.message = f"{result.message}; plan shown is the greedy fallback".lstrip("; ")
     explanation = Explanation()
     if explain_plan and result.x is not None:

@@ -94,6 +94,8 @@ class Result:
     rounded_units: float = 0.0
     """Rounds moved by rounding fractional LP flows (0 when the LP solution was integral)."""
     solve_seconds: float = 0.0
+    greedy_x: FloatArray | None = None
+    """The greedy plan, computed beside the solver in LP mode (None after a MIP solve)."""
 
     def warm_start(self) -> WarmStart | None:
         """A warm start for the next solve of a changed snapshot (None after a MIP solve)."""
@@ -676,7 +678,7 @@ def solve(
             backend,
             relaxed,
         )
-        greedy_x = greedy.result() if greedy is not None and first.x is not None else None
+        greedy_x = greedy.result() if greedy is not None else None
     result = Result(
         model,
         settings,
@@ -688,6 +690,7 @@ def solve(
         reduced_costs=None if exact else first.reduced_costs,
         integral_flows=exact,
         basis=first.first_basis,
+        greedy_x=greedy_x,
     )
     if result.x is not None:
         _make_integral(result)
@@ -708,7 +711,7 @@ def _keep_greedy_if_better(result: Result, greedy: FloatArray) -> None:
     model = result.model
     assert result.x is not None
     if _lexicographic(model, greedy) < _lexicographic(model, result.x):
-        result.x = greedy
+        result.x = greedy.copy()  # `result.greedy_x` stays the greedy plan as computed
         for k, level in enumerate(result.levels):
             level.value = float(model.objectives[k] @ greedy) + model.objective_offsets[k]
         result.message = (result.message + "; the greedy plan beat the rounded LP plan").strip("; ")
