@@ -212,33 +212,32 @@ def snapshot_from_states(
 ) -> Assembly:
     """The snapshot of everything the ledger knows, for a horizon of `weeks` from `start_week`."""
     notes: list[str] = []
-    products = [s for s in _of(states, EntityKind.PRODUCTS, ProductState)]
-    product_codes = {p.product for p in products if isinstance(p, ProductState)}
+    products = _of(states, EntityKind.PRODUCTS, ProductState)
+    product_codes = {p.product for p in products}
     groups: dict[str, list[str]] = {}
     for product in products:
-        assert isinstance(product, ProductState)
         for group in product.interop_groups:
             groups.setdefault(group, []).append(product.product)
-    plants = [p for p in _of(states, EntityKind.PLANTS, PlantState) if isinstance(p, PlantState)]
+    plants = _of(states, EntityKind.PLANTS, PlantState)
     line_ids = line_source_ids(plants)
     offers = [
         o
         for o in _of(states, EntityKind.OFFERS, OfferState)
-        if isinstance(o, OfferState) and o.remaining > 0 and o.product in product_codes
+        if o.remaining > 0 and o.product in product_codes
     ]
-    pools = [p for p in _of(states, EntityKind.POOLS, PoolState) if isinstance(p, PoolState)]
+    pools = _of(states, EntityKind.POOLS, PoolState)
     pool_ids = {p.pool_id for p in pools}
     spent, spending_notes = spent_by_pool(states)
     notes += spending_notes
     for pool in pools:
-        if spent.get(pool.pool_id, 0) + pool.committed_cents > pool.paid_cents:
+        shipped = spent.get(pool.pool_id, 0)
+        if shipped + pool.committed_cents > pool.paid_cents:
             notes.append(
-                f"pool {pool.pool_id}: shipments worth {spent.get(pool.pool_id, 0)} cents "
+                f"pool {pool.pool_id}: shipments worth {shipped} cents "
                 f"exceed the {pool.paid_cents} cents paid in; nothing more is bought from it"
             )
     demands = []
     for demand in _of(states, EntityKind.DEMANDS, DemandState):
-        assert isinstance(demand, DemandState)
         needed = demand.open_quantity - demand.in_transit
         if demand.status is not DemandStatus.OPEN or needed <= 0:
             continue
@@ -269,7 +268,7 @@ def snapshot_from_states(
     refusals = [
         sn.ExportRefusal(producer_nation=p.nation, refused_recipients=list(p.refused_recipients))
         for p in _of(states, EntityKind.EXPORT_POLICIES, ExportPolicyState)
-        if isinstance(p, ExportPolicyState) and p.refused_recipients
+        if p.refused_recipients
     ]
     nation_codes = (
         {p.nation for p in plants}
@@ -292,17 +291,12 @@ def snapshot_from_states(
                 code=p.product, bill={use.material: use.grams_per_unit / 1000 for use in p.bill}
             )
             for p in products
-            if isinstance(p, ProductState)
         ],
         interop_groups=[
             sn.InteropGroup(code=code, products=sorted(members))
             for code, members in sorted(groups.items())
         ],
-        materials=_materials(
-            s
-            for s in _of(states, EntityKind.MATERIALS, MaterialSupplyState)
-            if isinstance(s, MaterialSupplyState)
-        ),
+        materials=_materials(_of(states, EntityKind.MATERIALS, MaterialSupplyState)),
         plants=[
             planned
             for plant in plants
