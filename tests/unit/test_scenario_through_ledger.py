@@ -4,27 +4,32 @@ same planning problem (the demo's path, without Kafka)."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from collections.abc import Iterable
 
 import numpy as np
 import pytest
 
-from ampc.contract.events import ShipmentDispatched
+from ampc.contract.events import Event, ShipmentDispatched
 from ampc.demo.feed import scenario_feed
 from ampc.ledger.fold import Applied, EventMeta, MemoryStore, apply_event
 from ampc.ledger.state import EntityKind, EntityState, PoolState
 from ampc.optimizer.from_ledger import snapshot_from_states
 from ampc.optimizer.model import build_model
 from ampc.optimizer.scenario import generate
-from ampc.optimizer.snapshot import Demand
+from ampc.optimizer.snapshot import Demand, Plant
 from ampc.optimizer.solve import solve
 
 pytestmark = pytest.mark.unit
 
 
-def folded(seed: int) -> dict[EntityKind, dict[str, EntityState]]:
+def folded(
+    seed: int, then: Iterable[tuple[str, Event]] = ()
+) -> dict[EntityKind, dict[str, EntityState]]:
+    """The ledger's states after the small scenario's feed and then `then` (party, event)."""
     scenario = generate("small", seed)
     store = MemoryStore()
-    for offset, (party, event) in enumerate(scenario_feed(scenario)):
+    for offset, (party, event) in enumerate(itertools.chain(scenario_feed(scenario), then)):
         meta = EventMeta(f"e{offset}", party, "feed", 0, offset, dt.datetime.now(dt.UTC))
         outcome = apply_event(store, event, meta)
         assert isinstance(outcome, Applied), (type(event).__name__, outcome)
@@ -86,21 +91,13 @@ def test_cancelled_and_unknown_pool_demands_are_left_out_with_a_note() -> None:
     assert rebuilt.notes == [f"demand {second} left out: pool NO-SUCH-POOL is unknown"]
 
 
-def dispatch(
-    states: dict[EntityKind, dict[str, EntityState]], shipment: ShipmentDispatched
-) -> None:
-    """Fold one dispatch into folded states, as the ledger would."""
-    store = MemoryStore()
-    for kind, entities in states.items():
-        for entity_id, state in entities.items():
-            store.put(kind, entity_id, state)
-    meta = EventMeta(f"ship-{shipment.shipment_id}", shipment.nation, "feed", 1, 0, NOW)
-    assert isinstance(apply_event(store, shipment, meta), Applied)
-    for kind, entity_id, state in store.items():
-        states.setdefault(kind, {})[entity_id] = state
-
-
-NOW = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
+def line_price(plant: Plant, product: str | None) -> int:
+    return next(
+        made.unit_price_cents
+        for line in plant.lines
+        for made in line.products
+        if made.product == product
+    )
 
 
 def shipment(
@@ -125,16 +122,14 @@ def test_money_spent_on_shipped_rounds_is_committed_in_the_demands_pool() -> Non
     original = generate("small", 1)
     demands = {d.id: d for d in original.demands}
     plant = next(p for p in original.plants if p.id == "P000-DE")
-    line_price = next(
-        made.unit_price_cents
-        for line in plant.lines
-        for made in line.products
-        if made.product == demands["D00000"].product
-    )
     offer = next(o for o in original.stock_offers if o.product == demands["D00001"].product)
-    states = folded(1)
-    dispatch(states, shipment("S-1", plant.id, plant.nation, demands["D00000"], 1000))
-    dispatch(states, shipment("S-2", offer.id, offer.origin, demands["D00001"], 500))
+    states = folded(
+        1,
+        [
+            (plant.nation, shipment("S-1", plant.id, plant.nation, demands["D00000"], 1000)),
+            (offer.origin, shipment("S-2", offer.id, offer.origin, demands["D00001"], 500)),
+        ],
+    )
 
     rebuilt = snapshot_from_states(
         states, start_week=original.horizon.start_week, weeks=original.horizon.weeks
@@ -142,7 +137,9 @@ def test_money_spent_on_shipped_rounds_is_committed_in_the_demands_pool() -> Non
 
     assert rebuilt.notes == []
     pools = {p.id: p for p in rebuilt.snapshot.pools}
-    assert pools[demands["D00000"].pool_id].committed_cents == 1000 * line_price
+    assert pools[demands["D00000"].pool_id].committed_cents == 1000 * line_price(
+        plant, demands["D00000"].product
+    )
     assert pools[demands["D00001"].pool_id].committed_cents == 500 * offer.unit_price_cents
     quantities = {d.id: d.quantity for d in rebuilt.snapshot.demands}
     # the rounds in transit are not bought again, and their money is not spent again
@@ -154,19 +151,13 @@ def test_a_pool_spent_beyond_its_payments_buys_nothing_more_and_says_so() -> Non
     original = generate("small", 1)
     target = original.demands[0]
     plant = next(p for p in original.plants if p.id == "P000-DE")
-    states = folded(1)
-    dispatch(states, shipment("S-1", plant.id, plant.nation, target, 1000))
+    states = folded(1, [(plant.nation, shipment("S-1", plant.id, plant.nation, target, 1000))])
     pool = states[EntityKind.POOLS][target.pool_id]
     assert isinstance(pool, PoolState)
     # the donors paid a cent less than the shipment cost: without it, enough to buy rounds
-    line_price = next(
-        made.unit_price_cents
-        for line in plant.lines
-        for made in line.products
-        if made.product == target.product
-    )
+    cost = 1000 * line_price(plant, target.product)
     for k, contribution in enumerate(pool.contributions.values()):
-        contribution.paid_cents = 1000 * line_price - 1 if k == 0 else 0
+        contribution.paid_cents = cost - 1 if k == 0 else 0
     pool.refresh_totals()
 
     rebuilt = snapshot_from_states(
