@@ -15,6 +15,8 @@ from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ampc.platform.fetching import gather_while_busy, gathering
+
 log = logging.getLogger(__name__)
 
 V = TypeVar("V")
@@ -36,10 +38,11 @@ class CompactedReplica(Generic[V]):
         client_id: str = "ampc-replica",
         gather_ms: int = 0,
     ) -> None:
-        """`gather_ms`: let the broker gather records for up to this long (or 1 MiB) before it
-        answers a fetch. 0 answers on the first record, for readers that act on each one; a
-        replica behind a read API gathers, so that a trickle of records costs a few fetches a
-        second, not one per record, in a process with better things to do."""
+        """`gather_ms`: while records flow, let the broker gather them for up to this long (or
+        1 MiB) before it answers a fetch; an idle replica's fetch is still answered at the first
+        record (`ampc.platform.fetching`). 0 answers every fetch on the first record, for
+        readers that act on each one; a replica behind a read API gathers, so that a stream of
+        records costs a few fetches a second, not one per record."""
         self.gather_ms = gather_ms
         self.bootstrap_servers = bootstrap_servers
         self.topics = topics
@@ -58,13 +61,11 @@ class CompactedReplica(Generic[V]):
             enable_auto_commit=False,
             client_id=self.client_id,
             isolation_level="read_committed",
-            **(
-                {"fetch_max_wait_ms": self.gather_ms, "fetch_min_bytes": 1024 * 1024}
-                if self.gather_ms
-                else {}
-            ),
         )
         await consumer.start()
+        busy = gathering(self.gather_ms, min_bytes=1024 * 1024)
+        if busy is not None:
+            gather_while_busy(consumer, busy)
         # An unsubscribed consumer knows no topics; ask the cluster for all of them.
         cluster = await consumer._client.fetch_all_metadata()
         partitions = [

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
@@ -25,24 +24,12 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from ampc.contract.envelope import ContractViolation
 from ampc.contract.events import RejectionCode
 from ampc.platform.deadletter import SourceRecord, dead_letter, source_record
+from ampc.platform.fetching import FetchGather, gather_while_busy, gathering
 from ampc.platform.metrics import EVENTS_REJECTED, LOOP_STALL
 from ampc.platform.stalls import StallWatch
 from ampc.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class FetchGather:
-    """How a service's consumer batches its fetches: the broker answers a fetch once it has
-    `min_bytes` for it or after `max_wait_ms`, whichever comes first."""
-
-    min_bytes: int = 1
-    max_wait_ms: int = 1500
-
-
-FETCH_MIN_BYTES: Final = 64 * 1024
-"""A fetch waits (at most `Settings.fetch_gather_ms`) for this much: a hundred events or so."""
 
 
 class _IdempotentProducer(aiokafka_driver.Producer):
@@ -51,18 +38,13 @@ class _IdempotentProducer(aiokafka_driver.Producer):
 
 
 class _GatheringConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        # faust fixes fetch_max_wait_ms at 1.5 s and leaves fetch_min_bytes at 1, so while
-        # records trickle in the broker answers every fetch at once with a record or two, and
-        # each fetch (over every assigned partition) costs the service and the broker more CPU
-        # than the records in it. Asking for a batch, but waiting only `fetch_gather_ms` for
-        # it, trades that much latency per hop for fewer fetches. The fields are aiokafka's
-        # (pinned): it hands them to its fetcher when the consumer starts, just after this.
-        gather: FetchGather = getattr(self.app, "fetch_gather", FetchGather())
-        consumer._fetch_min_bytes = gather.min_bytes
-        consumer._fetch_max_wait_ms = gather.max_wait_ms
-        return consumer
+    async def on_start(self) -> None:
+        await super().on_start()
+        # faust fixes fetch_max_wait_ms at 1.5 s and fetch_min_bytes at 1, so while records
+        # trickle in every fetch carries a record or two; gather while the stream flows.
+        gather: FetchGather | None = getattr(self.app, "fetch_gather", None)
+        if gather is not None:
+            gather_while_busy(self._consumer, gather)
 
 
 class _Consumer(aiokafka_driver.Consumer):
@@ -81,7 +63,7 @@ class ServiceApp(faust.App):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fetch_gather = FetchGather()
+        self.fetch_gather: FetchGather | None = None
         self.startup_hooks: list[Callable[[], Awaitable[None]]] = []
         self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
 
@@ -153,8 +135,7 @@ def create_app(
         table_standby_replicas=0,
         logging_config=None,
     )
-    if settings.fetch_gather_ms > 0:
-        app.fetch_gather = FetchGather(FETCH_MIN_BYTES, round(settings.fetch_gather_ms))
+    app.fetch_gather = gathering(settings.fetch_gather_ms)
     watch = StallWatch(LOOP_STALL.labels(service))
 
     @app.task  # type: ignore[untyped-decorator]
