@@ -37,13 +37,13 @@ class Settings(BaseSettings):
     gateway_port: int = Field(default=6066, ge=0, le=65535, description="HTTP: metrics, health.")
     ledger_port: int = Field(default=6067, ge=0, le=65535, description="HTTP: read API.")
     fetch_gather_ms: float = Field(
-        default=0.0,
+        default=20.0,
         ge=0,
         le=1500,
-        description="How long a service's fetch may wait for a batch of records before the "
-        "broker answers with what it has: latency added per hop while the stream is thin, "
-        "in exchange for far fewer fetches (each costs CPU in the service and the broker). "
-        "0: no gathering (the broker answers as soon as it has one record).",
+        description="While records flow, how long a service's fetch may wait for a batch of "
+        "records before the broker answers with what it has: latency added per hop in "
+        "exchange for far fewer fetches (each costs CPU in the service and the broker). An "
+        "idle service's fetch is still answered at the first record. 0: never gather.",
     )
     park_timeout_s: float = Field(
         default=600.0,
