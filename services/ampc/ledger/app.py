@@ -33,6 +33,7 @@ from ampc.ledger.fold import (
 from ampc.ledger.http import add_read_api
 from ampc.ledger.parking import ParkingLot
 from ampc.ledger.state import EntityKind, EntityState
+from ampc.ledger.tables import ledger_table, table_bytes
 from ampc.platform.deadletter import SourceRecord, dead_letter
 from ampc.platform.metrics import (
     EVENTS_DUPLICATE,
@@ -57,7 +58,8 @@ SERVICE: Final = "ledger"
 
 
 class TableStore:
-    """The fold's Store over faust tables (one per entity kind, the state's JSON as values)."""
+    """The fold's Store over faust tables (one per entity kind, the state's JSON as values,
+    as `ampc.ledger.tables` stores them)."""
 
     def __init__(self, tables: dict[EntityKind, Any]) -> None:
         self.tables = tables
@@ -67,11 +69,11 @@ class TableStore:
 
     def get(self, kind: EntityKind, entity_id: str) -> EntityState | None:
         raw = self.tables[kind].get(entity_id)
-        return None if raw is None else state_from_json(kind, raw)
+        return None if raw is None else state_from_json(kind, table_bytes(raw))
 
     def put(self, kind: EntityKind, entity_id: str, state: EntityState) -> None:
         raw = state_json(state)
-        self.tables[kind][entity_id] = raw.decode()
+        self.tables[kind][entity_id] = raw
         self._written[(kind, entity_id)] = (state, raw)
 
     def json_of(self, kind: EntityKind, entity_id: str, state: EntityState) -> bytes:
@@ -87,7 +89,7 @@ class TableStore:
     def items(self) -> Iterator[tuple[EntityKind, str, EntityState]]:
         for kind, table in self.tables.items():
             for entity_id, raw in table.items():
-                yield kind, entity_id, state_from_json(kind, raw)
+                yield kind, entity_id, state_from_json(kind, table_bytes(raw))
 
 
 def _recovered(app: faust.App) -> bool:
@@ -110,23 +112,11 @@ def build_ledger(settings: Settings) -> faust.App:
     offer_dispatches = raw_topic(app, registry.offer_dispatches)
     state_topics = {kind: registry.state(kind.value) for kind in EntityKind}
     tables = {
-        kind: app.Table(
-            f"state-{kind.value}",
-            key_type=str,
-            value_type=str,
-            partitions=settings.canonical_partitions,
-        )
+        kind: ledger_table(app, f"state-{kind.value}", settings.canonical_partitions)
         for kind in EntityKind
     }
     store = TableStore(tables)
-    parking = ParkingLot(
-        app.Table(
-            "parked",
-            key_type=str,
-            value_type=str,
-            partitions=settings.canonical_partitions,
-        )
-    )
+    parking = ParkingLot(ledger_table(app, "parked", settings.canonical_partitions))
     changelogs = registry.by_role(TopicRole.CHANGELOG)
     named = {table.changelog_topic_name for table in app.tables.values()}
     if {table.name for table in app.tables.values()} != set(LEDGER_TABLES) or named != {

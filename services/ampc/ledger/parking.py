@@ -15,6 +15,7 @@ import json
 from collections.abc import MutableMapping
 from typing import Final
 
+from ampc.ledger.tables import table_bytes
 from ampc.platform.deadletter import SourceRecord
 from ampc.platform.metrics import PARKED_EVENTS, RELEASED_EVENTS
 
@@ -50,12 +51,12 @@ def _decode(entry: dict[str, object]) -> SourceRecord:
 class ParkingLot:
     """Waiting events per canonical key, in a faust table (a dict in tests)."""
 
-    def __init__(self, table: MutableMapping[str, str]) -> None:
+    def __init__(self, table: MutableMapping[str, bytes]) -> None:
         self.table = table
 
     def _entries(self, key: str) -> list[dict[str, object]]:
         raw = self.table.get(key)
-        entries: list[dict[str, object]] = json.loads(raw) if raw else []
+        entries: list[dict[str, object]] = json.loads(table_bytes(raw)) if raw else []
         return entries
 
     def park(self, source: SourceRecord, now: float) -> bool:
@@ -72,7 +73,7 @@ class ParkingLot:
         ):
             return True  # a replay after a crash: already waiting
         entries.append(_encode(source, now))
-        self.table[key] = json.dumps(entries)
+        self.table[key] = json.dumps(entries).encode()
         PARKED_EVENTS.inc()
         return True
 
@@ -92,7 +93,7 @@ class ParkingLot:
             )
         ]
         if entries:
-            self.table[key] = json.dumps(entries)
+            self.table[key] = json.dumps(entries).encode()
         else:
             self.table.pop(key, None)
         RELEASED_EVENTS.inc()

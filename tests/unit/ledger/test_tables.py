@@ -1,0 +1,59 @@
+"""The ledger's tables hold each value's JSON once, and still read what an older ledger wrote
+(JSON wrapped in a JSON string) without a migration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ampc.ledger.app import TableStore, build_ledger
+from ampc.ledger.fold import state_json
+from ampc.ledger.parking import ParkingLot
+from ampc.ledger.state import EntityKind
+from ampc.platform.deadletter import SourceRecord
+from ampc.settings import Settings
+from tests.unit.ledger.factory import Feed, scenario
+
+pytestmark = pytest.mark.unit
+
+
+def _wrapped(value: bytes) -> bytes:
+    """A value as the ledger's tables held it until 2026-11-30: a JSON string."""
+    return json.dumps(value.decode()).encode()
+
+
+def test_every_ledger_table_stores_raw_bytes(tmp_path: Path) -> None:
+    settings = Settings(bootstrap_servers="127.0.0.1:9", data_dir=tmp_path)
+    tables = build_ledger(settings).tables.values()
+    assert tables
+    assert {(table.value_type, table.value_serializer) for table in tables} == {(bytes, "raw")}
+
+
+def test_states_are_stored_once_encoded_and_old_wrapped_ones_still_read() -> None:
+    feed = Feed()
+    feed.send_all(*scenario())
+    states = list(feed.store.items())
+    assert {kind for kind, _, _ in states} >= {EntityKind.DEMANDS, EntityKind.POOLS}
+    new: dict[EntityKind, dict[str, bytes]] = {kind: {} for kind in EntityKind}
+    old: dict[EntityKind, dict[str, bytes]] = {kind: {} for kind in EntityKind}
+    store = TableStore(new)
+    for kind, entity_id, state in states:
+        store.put(kind, entity_id, state)
+        assert new[kind][entity_id] == state_json(state)
+        old[kind][entity_id] = _wrapped(state_json(state))
+    assert sorted(TableStore(old).items()) == sorted(TableStore(new).items()) == sorted(states)
+    kind, entity_id, state = states[0]
+    assert TableStore(old).get(kind, entity_id) == state
+
+
+def test_old_wrapped_parked_events_still_come_back() -> None:
+    record = SourceRecord("ampc.events.funding", 0, 5, b"P-1", b'{"x":1}', (("ce_id", b"e"),))
+    lot = ParkingLot({})
+    assert lot.park(record, now=1.0)
+    assert lot.table["P-1"][:1] == b"["  # a JSON list, not a string holding one
+    old = ParkingLot({"P-1": _wrapped(lot.table["P-1"])})
+    assert old.waiting("P-1") == [record]
+    assert old.park(record, now=2.0)  # recognised as already waiting
+    assert len(old.waiting("P-1")) == 1
