@@ -3,7 +3,7 @@ AMPC_* setting, alternated on one warmed broker.
 
     .venv/bin/python benchmarks/pipeline_ab.py AMPC_FETCH_GATHER_MS=0,20 [--reps 3]
         [--events 8000] [--rate 200] [--latency-seconds 15]
-        [--out benchmarks/results/pipeline_ab.json]
+        [--out FILE; default benchmarks/results/pipeline_ab-<setting>.json]
 
 A command, not a timed test. Single runs of `benchmarks/pipeline.py` swing by a fifth from one
 to the next on this 2-core machine, more than most settings change, so a setting is judged here
@@ -46,7 +46,8 @@ from pipeline import (
     workload,
 )
 
-RESULTS: Final = Path(__file__).resolve().parent / "results" / "pipeline_ab.json"
+RESULTS: Final = Path(__file__).resolve().parent / "results"
+"""Where results go by default: `pipeline_ab-<setting>.json`, one file per setting compared."""
 WARM_UP_EVENTS: Final = 20_000
 
 console = Console()
@@ -183,7 +184,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=200.0, help="latency run's rate (200/s)")
     parser.add_argument("--latency-seconds", type=float, default=15.0)
     parser.add_argument("--timeout", type=float, default=150.0, help="burst time limit (150 s)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     name, _, values = args.setting.partition("=")
     if not name.startswith("AMPC_") or not values:
@@ -225,9 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         "runs": [asdict(r) for r in runs],
     }
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    console.print(f"wrote {args.out}")
+    setting = args.variable.removeprefix("AMPC_").lower()
+    out: Path = args.out or RESULTS / f"pipeline_ab-{setting}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    console.print(f"wrote {out}")
     return 0
 
 

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
         "exchange for far fewer fetches (each costs CPU in the service and the broker). An "
         "idle service's fetch is still answered at the first record. 0: never gather.",
     )
+    producer_linger_ms: float = Field(
+        default=20.0,
+        ge=0,
+        le=1000,
+        description="How long a faust service's producer lets a batch gather before sending "
+        "it: a produce request then carries many records instead of one or two (less CPU in "
+        "the service and the broker), at this much latency per hop.",
+    )
     park_timeout_s: float = Field(
         default=600.0,
         gt=0,

@@ -119,7 +119,7 @@ def create_app(
         # Let a batch gather for a few milliseconds: a produce request then carries many
         # records (state, changelogs, dead letters) instead of one each, which costs the
         # services and the broker far less CPU per record; the latency added is this long.
-        producer_linger=0.005,
+        producer_linger=settings.producer_linger_ms / 1000,
         # The idempotent producer has one request in flight per partition; a record that finds
         # the partition's batch full waits for it, stalling the agent. Larger batches avoid it.
         producer_max_batch_size=256 * 1024,
