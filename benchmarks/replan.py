@@ -71,7 +71,7 @@ def scrape(port: int) -> dict[str, float]:
     """The optimizer's metrics this benchmark reads (name{labels} -> value)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
-    wanted = ("ampc_optimizer_event_loop_max_stall_seconds", "ampc_optimizer_rebalances_total")
+    wanted = ("ampc_event_loop_max_stall_seconds", "ampc_optimizer_rebalances_total")
     values: dict[str, float] = {}
     for line in text.splitlines():
         match = re.match(r"^(\w+)(\{[^}]*\})? ([0-9.eE+-]+)$", line)
@@ -214,7 +214,7 @@ async def benchmark(args: argparse.Namespace, bootstrap: str, work: Path) -> dic
         "offline_solve_median_seconds": offline_median,
         "p95_over_offline": p95 / offline_median,
         "replay_same_plan": replayed.same,
-        "event_loop_max_stall_seconds": metrics.get("ampc_optimizer_event_loop_max_stall_seconds"),
+        "event_loop_max_stall_seconds": metrics.get("ampc_event_loop_max_stall_seconds"),
         "trigger_partition_assignments": metrics.get("ampc_optimizer_rebalances_total"),
     }
     if args.large:
@@ -235,7 +235,7 @@ async def benchmark(args: argparse.Namespace, bootstrap: str, work: Path) -> dic
             "plan_status": plan.solver_status.value,
             "plan_solve_seconds": plan.solve_seconds,
             "event_loop_max_stall_seconds": metrics.get(
-                "ampc_optimizer_event_loop_max_stall_seconds"
+                "ampc_event_loop_max_stall_seconds"
             ),
             "trigger_partition_assignments": metrics.get("ampc_optimizer_rebalances_total"),
         }

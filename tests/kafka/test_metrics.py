@@ -111,7 +111,7 @@ async def test_optimizer_and_tracker_metrics_follow_prometheus_rules(
         'ampc_pool_money_cents{pool="P-CZI",state="paid"} 1e+11',
         "ampc_optimizer_active 1.0",
         'ampc_optimizer_solve_seconds_bucket{le="0.05",level="1"}',
-        "ampc_optimizer_event_loop_max_stall_seconds",
+        'ampc_event_loop_max_stall_seconds{service="optimizer"}',
     ]:
         assert line in optimizer, f"{line} not in the optimizer's metrics"
     assert promtool_findings(tool, optimizer) == ""

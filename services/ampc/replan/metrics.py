@@ -53,10 +53,6 @@ ACTIVE = Gauge("ampc_optimizer_active", "1 while this instance is the active pla
 REBALANCES = Counter(
     "ampc_optimizer_rebalances_total", "Partition assignments of the planner's trigger consumer."
 )
-LOOP_STALL = Gauge(
-    "ampc_optimizer_event_loop_max_stall_seconds",
-    "Longest time the service's event loop was late since start (a solve must not stall it).",
-)
 ORDERS = Counter(
     "ampc_optimizer_order_changes_total",
     "Production order changes published, by change (issued, revised, cancelled).",

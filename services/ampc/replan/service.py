@@ -48,6 +48,7 @@ from ampc.ledger.state import DemandState, EntityKind
 from ampc.optimizer.plan import SolverSettings
 from ampc.optimizer.whatif import ChangeSet
 from ampc.platform import plain_service
+from ampc.platform.metrics import LOOP_STALL
 from ampc.platform.plain_service import run_until_stopped, start_http, stop_on_signals
 from ampc.platform.stalls import StallWatch
 from ampc.platform.topics import TopicRegistry
@@ -152,7 +153,9 @@ class OptimizerService:
             self.ready = True
             _settle()
             tasks = [
-                asyncio.create_task(StallWatch(metrics.LOOP_STALL).run(), name="loop-watch"),
+                asyncio.create_task(
+                    StallWatch(LOOP_STALL.labels("optimizer")).run(), name="loop-watch"
+                ),
                 asyncio.create_task(self._route(), name="router"),
                 asyncio.create_task(self._read_triggers(), name="trigger-reader"),
                 asyncio.create_task(self._plan_loop(), name="planner"),
