@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
-
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ampc.contract import events as ev
 from ampc.contract.envelope import decode, encode
 from ampc.platform.broker import free_port
 from ampc.platform.topics import TopicRegistry
 from ampc.replan.plans_topic import PLAN_BYTES
+from ampc.replan.requests import wait_until_settled
 from ampc.settings import Settings
 from tests.kafka.records import Read, produce, read_until
 from tests.kafka.scenario_events import WEEK
@@ -78,38 +76,9 @@ async def wait_for_plan(
 
 
 async def settled_plans(settings: Settings, timeout_s: float = 120.0) -> list[ev.PlanPublished]:
-    """Wait until the latest plan covers every trigger written so far, and no trigger came
-    since (the router has routed everything sent): the planner is idle. Returns every plan."""
-    triggers = TrackedTriggers(settings)
-    while True:
-        end = await triggers.end()
-        plans = await wait_for_plan(
-            settings,
-            lambda ps, end=end: bool(ps) and triggers.covered(ps[-1]) >= end,
-            timeout_s,
-        )
-        await asyncio.sleep(2 * settings.replan_window_s)  # anything still on its way
-        if await triggers.end() == end:
-            return plans
-
-
-class TrackedTriggers:
-    """The optimizer's trigger topic: its end offset, and the offset a plan says it covers."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.bootstrap = settings.bootstrap_servers or ""
-        self.tp = TopicPartition(TopicRegistry(settings).optimizer_triggers, 0)
-
-    async def end(self) -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
-        await consumer.start()
-        try:
-            return int((await consumer.end_offsets([self.tp]))[self.tp])
-        finally:
-            await consumer.stop()
-
-    def covered(self, plan: ev.PlanPublished) -> int:
-        return plan.input_offsets.get(f"{self.tp.topic}:{self.tp.partition}", 0)
+    """Wait until the planner is idle (`wait_until_settled`); returns every plan published."""
+    last = await wait_until_settled(settings, timeout_s)
+    return await wait_for_plan(settings, lambda ps: bool(ps) and ps[-1].version >= last.version)
 
 
 def outlook(plan: ev.PlanPublished, demand_id: str) -> ev.DemandOutlook:

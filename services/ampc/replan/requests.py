@@ -1,13 +1,18 @@
-"""An operator's (or the demo's) request for a re-plan, written to the trigger topic."""
+"""An operator's (or the demo's) request for a re-plan, written to the trigger topic, and
+waiting for the planner to have planned every trigger written so far."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from ampc.contract.events import PlanPublished
 from ampc.ledger.state import EntityKind
 from ampc.platform.topics import TopicRegistry
+from ampc.replan.plans_topic import PlanFollower
 from ampc.replan.triggers import requested
 from ampc.settings import Settings
 
@@ -51,3 +56,54 @@ async def request_plan(
         await producer.stop()
     offset: int = metadata.offset
     return offset
+
+
+def trigger_partition(settings: Settings) -> TopicPartition:
+    """The trigger topic's only partition."""
+    return TopicPartition(TopicRegistry(settings).optimizer_triggers, 0)
+
+
+async def trigger_end_offset(settings: Settings) -> int:
+    """How many triggers have been written so far."""
+    tp = trigger_partition(settings)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    await consumer.start()
+    try:
+        return int((await consumer.end_offsets([tp]))[tp])
+    finally:
+        await consumer.stop()
+
+
+def triggers_covered(settings: Settings, plan: PlanPublished) -> int:
+    """The trigger offset a plan says it covers (every trigger below it is planned)."""
+    tp = trigger_partition(settings)
+    return plan.input_offsets.get(f"{tp.topic}:{tp.partition}", 0)
+
+
+async def wait_until_settled(settings: Settings, timeout_s: float) -> PlanPublished:
+    """Wait until the plan in force covers every trigger written so far and no new one came
+    for two coalescing windows: the planner is idle. Returns that plan.
+
+    A plan that covers the state a caller waited for may not be the last one: triggers routed
+    while it was solved are planned next, and work queued there delays whatever comes after.
+    """
+    follower = PlanFollower(
+        settings.bootstrap_servers or "", TopicRegistry(settings).plans, client_id="ampc-settle"
+    )
+    await follower.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            end = await trigger_end_offset(settings)
+            for _ in range(max(1, round(timeout_s / 0.1))):
+                plan = follower.plan
+                if plan is not None and triggers_covered(settings, plan) >= end:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no plan covered trigger offset {end} in {timeout_s} s")
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(2 * settings.replan_window_s)  # anything still being routed
+            if await trigger_end_offset(settings) == end and follower.plan is not None:
+                return follower.plan
+    finally:
+        await follower.stop()
