@@ -1,7 +1,7 @@
 """Re-planning benchmark: urgent demand in a nation's inbox -> plan published, on a real broker.
 
     .venv/bin/python benchmarks/replan.py [--triggers 10] [--time-limit 60] [--large]
-        [--out benchmarks/results/replan.json]
+        [--mid-solve 3] [--out benchmarks/results/replan.json]
 
 A command, not a timed test. On a broker of its own (free ports, a temporary data dir, stopped
 at the end even on failure) it runs `ampc serve gateway|ledger|optimizer` as processes and:
@@ -14,9 +14,12 @@ at the end even on failure) it runs `ampc serve gateway|ledger|optimizer` as pro
    state wait, snapshot, solve in the child process, transactional publish);
 3. solves the same snapshot offline in this process (replayed from the last plan's offsets),
    the same number of times, for the side-by-side comparison;
-4. reads the optimizer's own metrics: the event loop's longest stall and the number of trigger
+4. writes urgent demands into routine re-plans: a routine demand first, then, 1.5 s into its
+   solve, an urgent one, timed until a plan includes it; with the optimizer pre-empting the
+   routine solve (the default), then restarted with AMPC_REPLAN_PREEMPT=false;
+5. reads the optimizer's own metrics: the event loop's longest stall and the number of trigger
    partition assignments (a rebalance would be a second one);
-5. with --large, streams the large ("alliance") scenario on a fresh topic prefix and reads the
+6. with --large, streams the large ("alliance") scenario on a fresh topic prefix and reads the
    same two metrics over its (much longer) solves.
 
 Targets (issue 5): p95 latency <= 2x the offline solve time; longest stall <= 0.3 s; no
@@ -72,13 +75,37 @@ def scrape(port: int) -> dict[str, float]:
     """The optimizer's metrics this benchmark reads (name{labels} -> value)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
-    wanted = ("ampc_event_loop_max_stall_seconds", "ampc_optimizer_rebalances_total")
+    wanted = (
+        "ampc_event_loop_max_stall_seconds",
+        "ampc_optimizer_rebalances_total",
+        "ampc_optimizer_preempted_total",
+    )
     values: dict[str, float] = {}
     for line in text.splitlines():
         match = re.match(r"^(\w+)(\{[^}]*\})? ([0-9.eE+-]+)$", line)
         if match and match.group(1) in wanted:
             values[match.group(1)] = float(match.group(3))
     return values
+
+
+async def wait_active(port: int, service: ServiceProcess, timeout_s: float = 120.0) -> None:
+    """Until the optimizer on `port` says it is the active planner."""
+
+    def active() -> bool:
+        try:
+            url = f"http://127.0.0.1:{port}/readyz"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return bool(json.loads(response.read()).get("active"))
+        except OSError:  # not listening yet, or 503 before it is ready
+            return False
+
+    for _ in range(round(timeout_s / 0.5)):
+        if await asyncio.to_thread(active):
+            return
+        if not service.alive():
+            raise RuntimeError(f"the optimizer exited:\n{service.log_tail()}")
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"the optimizer on port {port} did not become active")
 
 
 def stack_settings(
@@ -125,20 +152,27 @@ async def load_scenario(
     return plan
 
 
-def urgent_demand(scenario: sn.Snapshot, n: int) -> sn.Demand:
+def bench_demand(scenario: sn.Snapshot, n: int, priority: sn.Priority) -> sn.Demand:
     template = next(d for d in scenario.demands if d.priority is sn.Priority.URGENT)
     return template.model_copy(
         update={
             "id": f"D-BENCH-{n:03d}",
             "quantity": 2000,
-            "priority": sn.Priority.URGENT,
+            "priority": priority,
             "due_week": scenario.horizon.start_week + dt.timedelta(weeks=8),
         }
     )
 
 
-async def trigger_latencies(settings: Settings, scenario: sn.Snapshot, count: int) -> list[float]:
-    """Seconds from writing each urgent demand to a published plan that includes it."""
+MID_SOLVE_S: Final = 1.5
+"""How far into the routine re-plan's solve an urgent demand is written (after the window)."""
+
+
+async def trigger_latencies(
+    settings: Settings, scenario: sn.Snapshot, count: int, first: int = 0, mid_solve: bool = False
+) -> list[float]:
+    """Seconds from writing each urgent demand to a published plan that includes it. With
+    `mid_solve`, a routine demand is written first and the urgent one while its re-plan solves."""
     registry = TopicRegistry(settings)
     seen: dict[str, float] = {}
 
@@ -153,25 +187,38 @@ async def trigger_latencies(settings: Settings, scenario: sn.Snapshot, count: in
         bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all"
     )
     await producer.start()
+
+    async def write(demand: sn.Demand) -> float:
+        party, event = next(demand_events(scenario.model_copy(update={"demands": [demand]})))
+        record = encode(event, source=f"/nations/{party.lower()}/bench")
+        sent = time.perf_counter()
+        await producer.send_and_wait(
+            registry.inbox(party), record.value, key=record.key, headers=record.headers
+        )
+        return sent
+
     latencies = []
     try:
-        for n in range(count):
+        for n in range(first, first + count):
             # Timed from an idle planner: a re-plan still queued from earlier input (the
             # scenario's last triggers, routed while its plan solved) is not this demand's.
             await wait_until_settled(settings, 3 * settings.replan_time_limit_s + 120)
-            demand = urgent_demand(scenario, n)
-            party, event = next(demand_events(scenario.model_copy(update={"demands": [demand]})))
-            record = encode(event, source=f"/nations/{party.lower()}/bench")
-            sent = time.perf_counter()
-            await producer.send_and_wait(
-                registry.inbox(party), record.value, key=record.key, headers=record.headers
-            )
-            while demand.id not in seen:
-                if time.perf_counter() - sent > 4 * settings.replan_time_limit_s + 120:
-                    raise TimeoutError(f"no plan included {demand.id}")
+            if mid_solve:
+                await write(bench_demand(scenario, 900 + n, sn.Priority.ROUTINE))
+                await asyncio.sleep(settings.replan_window_s + MID_SOLVE_S)
+            demand = bench_demand(scenario, n, sn.Priority.URGENT)
+            sent = await write(demand)
+            for _ in range(round((4 * settings.replan_time_limit_s + 120) / 0.02)):
+                if demand.id in seen:
+                    break
                 await asyncio.sleep(0.02)
+            else:
+                raise TimeoutError(f"no plan included {demand.id}")
             latencies.append(seen[demand.id] - sent)
-            console.print(f"  urgent demand {n + 1}/{count}: plan after {latencies[-1]:.2f} s")
+            when = " mid-solve" if mid_solve else ""
+            console.print(
+                f"  urgent demand{when} {n - first + 1}/{count}: plan after {latencies[-1]:.2f} s"
+            )
     finally:
         await producer.stop()
         await follower.stop()
@@ -194,11 +241,30 @@ async def benchmark(args: argparse.Namespace, bootstrap: str, work: Path) -> dic
         ServiceProcess(name, settings, logs / f"medium-{name}.log").start()
         for name in ("gateway", "ledger", "optimizer")
     ]
+    mid_solve: dict[str, list[float]] = {}
     try:
         await load_scenario(settings, medium, services)
         latencies = await trigger_latencies(settings, medium, args.triggers)
         metrics = scrape(settings.optimizer_port)
         replayed = await replay(settings)
+        if args.mid_solve:
+            # Side by side: the same stack, its optimizer restarted without pre-emption.
+            first = 100
+            for preempt in (True, False):
+                if not preempt:
+                    services[2].stop()
+                    off = settings.model_copy(update={"replan_preempt": False})
+                    log = logs / "medium-optimizer-no-preempt.log"
+                    services[2] = ServiceProcess("optimizer", off, log).start()
+                    await wait_active(settings.optimizer_port, services[2])
+                mid_solve["preempt" if preempt else "no_preempt"] = await trigger_latencies(
+                    settings, medium, args.mid_solve, first=first, mid_solve=True
+                )
+                if preempt:
+                    metrics["preempted"] = scrape(settings.optimizer_port).get(
+                        "ampc_optimizer_preempted_total", 0.0
+                    )
+                first += args.mid_solve
     finally:
         for service in services:
             service.stop()
@@ -221,6 +287,14 @@ async def benchmark(args: argparse.Namespace, bootstrap: str, work: Path) -> dic
         "event_loop_max_stall_seconds": metrics.get("ampc_event_loop_max_stall_seconds"),
         "trigger_partition_assignments": metrics.get("ampc_optimizer_rebalances_total"),
     }
+    if mid_solve:
+        report["medium"]["mid_solve"] = {
+            "urgent_demands": args.mid_solve,
+            "written_into_the_routine_solve_seconds": MID_SOLVE_S,
+            "latency_seconds": mid_solve,
+            "median_seconds": {k: statistics.median(v) for k, v in mid_solve.items()},
+            "preempted_total": metrics.get("preempted"),
+        }
     if args.large:
         large = generate("large", 7)
         settings = stack_settings(bootstrap, work, "large", large, args.time_limit)
@@ -285,6 +359,16 @@ def print_report(report: dict[str, Any], met: dict[str, bool]) -> None:
     )
     table.add_row("p95 / offline", f"{medium['p95_over_offline']:.2f}x", "<= 2x", "")
     table.add_row("replay gives the same plan", str(medium["replay_same_plan"]), "", "")
+    if "mid_solve" in medium:
+        mid = medium["mid_solve"]
+        for key, label in (("preempt", "pre-empting"), ("no_preempt", "not pre-empting")):
+            runs = ", ".join(f"{x:.1f}" for x in mid["latency_seconds"][key])
+            table.add_row(
+                f"urgent demand mid routine solve -> plan, median ({label})",
+                f"{mid['median_seconds'][key]:.2f} s ({runs})",
+                "",
+                "",
+            )
     for name, part in report.items():
         table.add_row(
             f"event loop longest stall ({name})",
@@ -315,6 +399,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--triggers", type=int, default=10, help="urgent demands to time")
     parser.add_argument("--time-limit", type=float, default=60.0, help="solver seconds per plan")
     parser.add_argument("--large", action="store_true", help="also stream the large scenario")
+    parser.add_argument(
+        "--mid-solve",
+        type=int,
+        default=3,
+        help="urgent demands written during a routine re-plan, with and without pre-emption",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args(argv)
 

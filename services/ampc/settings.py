@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         le=600,
         description="How long routine triggers wait to be planned together (urgent: at once).",
     )
+    replan_preempt: bool = Field(
+        default=True,
+        description="Abandon a routine re-plan in progress when an urgent trigger arrives, and "
+        "plan both at once, instead of finishing it first (a large routine solve takes a "
+        "minute or more).",
+    )
     replan_time_limit_s: float = Field(
         default=30.0, gt=0, le=3600, description="Solver seconds per re-plan (all levels)."
     )

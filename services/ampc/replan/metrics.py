@@ -53,6 +53,10 @@ ACTIVE = Gauge("ampc_optimizer_active", "1 while this instance is the active pla
 REBALANCES = Counter(
     "ampc_optimizer_rebalances_total", "Partition assignments of the planner's trigger consumer."
 )
+PREEMPTED = Counter(
+    "ampc_optimizer_preempted_total",
+    "Routine re-plans abandoned mid-solve for an urgent trigger (planned again with it).",
+)
 ORDERS = Counter(
     "ampc_optimizer_order_changes_total",
     "Production order changes published, by change (issued, revised, cancelled).",

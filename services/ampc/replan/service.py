@@ -58,7 +58,7 @@ from ampc.replan.plans_topic import PLAN_BYTES, RawPlan, latest_plan_record
 from ampc.replan.publish import plan_summary
 from ampc.replan.requests import state_end_offsets
 from ampc.replan.snapshots import Horizon
-from ampc.replan.solving import SolverPool
+from ampc.replan.solving import Preempted, SolverPool, unless_preempted
 from ampc.replan.states import state_replica, states_of
 from ampc.replan.triggers import (
     Coalescer,
@@ -122,6 +122,9 @@ class OptimizerService:
         self.coalescer = Coalescer(settings.replan_window_s)
         self.triggers_tp = TopicPartition(self.registry.optimizer_triggers, 0)
         self.wake = asyncio.Event()
+        # Set when an urgent trigger arrives while a batch is being planned: a routine solve
+        # in progress is abandoned for it (`unless_preempted`), not waited for.
+        self.urgent_waiting = asyncio.Event()
         self.ready = False
         self.active = False
         self.generation = 0  # bumped on every activation and deactivation
@@ -271,6 +274,8 @@ class OptimizerService:
                         kind=trigger.kind.value, urgent=str(trigger.urgent).lower()
                     ).inc()
                     self.coalescer.add(record.offset, trigger, now)
+                    if trigger.urgent:
+                        self.urgent_waiting.set()
                 if batches:
                     self.wake.set()
         finally:
@@ -369,6 +374,7 @@ class OptimizerService:
             if self.retry_at is not None and now < self.retry_at:
                 continue
             batch = self.coalescer.take()
+            self.urgent_waiting.clear()
             await self._replan(batch, self.generation)
 
     async def _replan(self, batch: list[tuple[int, Trigger]], generation: int) -> None:
@@ -402,7 +408,20 @@ class OptimizerService:
         )
         try:
             # Snapshot, solve, order changes and encoding all happen in the child process.
-            outcome = await self.solver.replan(job)
+            solve = self.solver.replan(job)
+            if any(t.urgent for t in triggers) or not self.settings.replan_preempt:
+                outcome = await solve
+            else:
+                # On large a routine solve takes a minute or more: an urgent demand must not
+                # wait for it. Abandoned, its triggers are planned together with the urgent one.
+                outcome = await unless_preempted(solve, self.urgent_waiting, self.solver.restart)
+        except Preempted:
+            metrics.PREEMPTED.inc()
+            log.info("re-plan %d (routine) abandoned for an urgent trigger", version)
+            now = asyncio.get_running_loop().time()
+            for offset, trigger in batch:
+                self.coalescer.add(offset, trigger, now)
+            return
         except Exception as error:  # invalid states, or the solver died or overran: retry
             if generation != self.generation:
                 log.info("re-plan %d ended with this planner's role (%s)", version, error)

@@ -4,6 +4,11 @@ see `jobs`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from ampc.contract.events import PlanPublished
 from ampc.platform.children import ChildPool
 from ampc.replan.jobs import (
@@ -15,6 +20,8 @@ from ampc.replan.jobs import (
     what_if_answer,
 )
 from ampc.replan.plans_topic import RawPlan
+
+T = TypeVar("T")
 
 GRACE_S = 60.0
 """Beyond the solver's own time limit, how long a solve may take before it is abandoned."""
@@ -49,3 +56,30 @@ class SolverPool(ChildPool):
             return None
         head_json, allocations = found
         return PlanPublished.model_validate_json(head_json), allocations
+
+
+class Preempted(Exception):
+    """A solve was abandoned because something more urgent arrived."""
+
+
+async def unless_preempted(
+    solve: Awaitable[T], preempt: asyncio.Event, abandon: Callable[[], None]
+) -> T:
+    """Await `solve`, unless `preempt` is set first: then `abandon()` it (restart the child
+    process: a solver does not stop on a polite request), wait for it to end, and raise
+    `Preempted`. A solve that ends first, with a result or an error, is returned or raised."""
+    solving = asyncio.ensure_future(solve)
+    waiting = asyncio.ensure_future(preempt.wait())
+    try:
+        done, _ = await asyncio.wait({solving, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        solving.cancel()
+        raise
+    finally:
+        waiting.cancel()
+    if solving in done:
+        return solving.result()
+    abandon()
+    with contextlib.suppress(Exception):  # the job dropped with the child, as it should be
+        await solving
+    raise Preempted
