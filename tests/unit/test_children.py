@@ -42,3 +42,31 @@ async def test_a_restart_fails_the_old_jobs_and_spares_the_new_pool() -> None:
         assert not pool.busy
     finally:
         pool.close()
+
+
+async def test_a_restart_swaps_in_the_spare_child_already_prepared() -> None:
+    pool = ChildPool(spare=os.getpid)  # "preparing" a child here: telling its pid
+    try:
+        first = await pool.run(30.0, os.getpid)
+        pool.start_spare()
+        assert pool.spare_ready is not None
+        spare = await asyncio.wrap_future(pool.spare_ready)
+        assert spare != first
+        pool.restart()
+        assert await pool.run(30.0, os.getpid) == spare  # no start-up: the spare took over
+        assert pool.spare_ready is not None  # and the next spare is on its way
+        assert await asyncio.wrap_future(pool.spare_ready) not in (first, spare)
+    finally:
+        pool.close()
+
+
+async def test_a_pool_without_a_spare_starts_a_fresh_child_on_restart() -> None:
+    pool = ChildPool()
+    try:
+        first = await pool.run(30.0, os.getpid)
+        pool.start_spare()
+        assert pool.spare_ready is None
+        pool.restart()
+        assert await pool.run(30.0, os.getpid) != first
+    finally:
+        pool.close()

