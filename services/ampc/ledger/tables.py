@@ -1,7 +1,7 @@
 """How the ledger's faust tables hold their values: as bytes, exactly as written.
 
 Each value is already JSON (an entity's state, a key's parked events), so the tables use faust's
-`raw` value serializer. Until 2026-11-30 they used its default `json` serializer over `str`
+`raw` value serializer. Until 2026-11-29 they used its default `json` serializer over `str`
 values, which wrapped every value in a JSON string: encoded twice, decoded twice, about 4 % of
 the ledger's CPU. Changelogs and RocksDB stores written then still hold such wrapped values;
 `table_bytes` unwraps them, so an upgraded ledger reads its old state without a migration.

@@ -39,11 +39,17 @@ def gather_while_busy(consumer: Any, busy: FetchGather) -> None:
 
     aiokafka (pinned with faust) builds each fetch request from its fetcher's `_fetch_min_bytes`
     and `_fetch_max_wait_ms`, and reports from `_proc_fetch_request` whether a response added
-    records; both are private, so this is the one place that touches them.
+    records; both are private, so this is the one place that touches them. The fields serve
+    the fetches to every broker: on a cluster, one broker's empty answer returns the consumer's
+    next fetches to all of them to long-polling until records come again. No record waits
+    longer for it; some fetches gather less.
     """
     fetcher = consumer._fetcher
     if fetcher is None:
         raise RuntimeError("gather_while_busy needs a started consumer")
+    if getattr(fetcher, "_ampc_gathering", False):
+        raise RuntimeError("this consumer already gathers while busy")
+    fetcher._ampc_gathering = True  # a second wrap would take the busy mode for the idle one
     idle = FetchGather(fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms)
     fetch: Callable[..., Awaitable[bool]] = fetcher._proc_fetch_request
 

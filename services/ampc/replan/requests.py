@@ -4,6 +4,7 @@ waiting for the planner to have planned every trigger written so far."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 
@@ -87,23 +88,36 @@ async def wait_until_settled(settings: Settings, timeout_s: float) -> PlanPublis
     A plan that covers the state a caller waited for may not be the last one: triggers routed
     while it was solved are planned next, and work queued there delays whatever comes after.
     """
+    new_plan = asyncio.Event()
     follower = PlanFollower(
-        settings.bootstrap_servers or "", TopicRegistry(settings).plans, client_id="ampc-settle"
+        settings.bootstrap_servers or "",
+        TopicRegistry(settings).plans,
+        on_plan=lambda _plan: new_plan.set(),
+        client_id="ampc-settle",
     )
     await follower.start()
     deadline = time.monotonic() + timeout_s
+
+    def covers(end: int) -> bool:
+        plan = follower.plan
+        return plan is not None and triggers_covered(settings, plan) >= end
+
     try:
         while True:
             end = await trigger_end_offset(settings)
-            for _ in range(max(1, round(timeout_s / 0.1))):
-                plan = follower.plan
-                if plan is not None and triggers_covered(settings, plan) >= end:
+            while True:
+                new_plan.clear()  # before looking, so that a plan published meanwhile wakes us
+                if covers(end):
                     break
-                if time.monotonic() > deadline:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     raise TimeoutError(f"no plan covered trigger offset {end} in {timeout_s} s")
-                await asyncio.sleep(0.1)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(new_plan.wait(), remaining)
             await asyncio.sleep(2 * settings.replan_window_s)  # anything still being routed
             if await trigger_end_offset(settings) == end and follower.plan is not None:
                 return follower.plan
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the planner was not idle within {timeout_s} s")
     finally:
         await follower.stop()

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.unit
 
 
 def _wrapped(value: bytes) -> bytes:
-    """A value as the ledger's tables held it until 2026-11-30: a JSON string."""
+    """A value as the ledger's tables held it until 2026-11-29: a JSON string."""
     return json.dumps(value.decode()).encode()
 
 
