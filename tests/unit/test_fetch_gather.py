@@ -43,6 +43,13 @@ async def test_fetches_gather_after_records_and_long_poll_after_none() -> None:
     assert seen == [(True, busy), (True, busy), (False, idle), (True, busy)]
 
 
+def test_a_consumer_is_wrapped_once() -> None:
+    consumer = SimpleNamespace(_fetcher=_Fetcher([True]))
+    gather_while_busy(consumer, FetchGather(FETCH_MIN_BYTES, 20))
+    with pytest.raises(RuntimeError, match="already gathers"):
+        gather_while_busy(consumer, FetchGather(FETCH_MIN_BYTES, 20))
+
+
 def test_an_unstarted_consumer_is_refused() -> None:
     with pytest.raises(RuntimeError, match="started consumer"):
         gather_while_busy(SimpleNamespace(_fetcher=None), FetchGather(FETCH_MIN_BYTES, 20))
