@@ -1,7 +1,7 @@
 """Pipeline settings side by side: the gateway and the ledger under two or more values of one
 AMPC_* setting, alternated on one warmed broker.
 
-    .venv/bin/python benchmarks/pipeline_ab.py AMPC_FETCH_GATHER_MS=0,20 [--reps 3]
+    .venv/bin/python benchmarks/pipeline_ab.py AMPC_FETCH_GATHER_MS=0,20 [AMPC_OTHER=a,b] [--reps 3]
         [--events 8000] [--rate 200] [--latency-seconds 15]
         [--out FILE; default benchmarks/results/pipeline_ab-<setting>.json]
 
@@ -87,7 +87,7 @@ async def warm_broker(bootstrap: str, work: Path) -> None:
 async def one_run(
     args: argparse.Namespace, bootstrap: str, broker_pid: int, work: Path, value: str, n: int
 ) -> Run:
-    os.environ[args.variable] = value  # the services inherit it (pipeline.service_env)
+    os.environ.update(args.assignments[value])  # the services inherit them (service_env)
     settings = service_settings(bootstrap, f"ab{n}", work)
     registry = TopicRegistry(settings)
     await apply_topics(bootstrap, registry.specs)
@@ -178,7 +178,11 @@ def print_table(args: argparse.Namespace, by_value: dict[str, dict[str, Any]]) -
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("setting", help="AMPC_NAME=value1,value2[,...]")
+    parser.add_argument(
+        "settings",
+        nargs="+",
+        help="AMPC_NAME=value1,value2[,...]; several settings change together, value by value",
+    )
     parser.add_argument("--reps", type=int, default=3, help="runs per value (3)")
     parser.add_argument("--events", type=int, default=8000, help="events per burst (8000)")
     parser.add_argument("--rate", type=float, default=200.0, help="latency run's rate (200/s)")
@@ -186,14 +190,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=150.0, help="burst time limit (150 s)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    name, _, values = args.setting.partition("=")
-    if not name.startswith("AMPC_") or not values:
-        parser.error("the setting is AMPC_NAME=value1,value2")
-    if name.removeprefix("AMPC_").lower() not in Settings.model_fields:
-        parser.error(f"{name} is not an ampc setting")
-    args.variable, args.values = name, values.split(",")
-    if len(args.values) < 2:
+    columns: dict[str, list[str]] = {}
+    for setting in args.settings:
+        name, _, values = setting.partition("=")
+        if not name.startswith("AMPC_") or not values:
+            parser.error("each setting is AMPC_NAME=value1,value2")
+        if name.removeprefix("AMPC_").lower() not in Settings.model_fields:
+            parser.error(f"{name} is not an ampc setting")
+        columns[name] = values.split(",")
+    counts = {len(values) for values in columns.values()}
+    if len(counts) != 1:
+        parser.error("every setting needs as many values as the others")
+    (count,) = counts
+    if count < 2:
         parser.error("give at least two values to compare")
+    # One variant per value position: its label ("20", or "0/5" for two settings) and values.
+    args.variable = "+".join(columns)
+    args.values = ["/".join(values[i] for values in columns.values()) for i in range(count)]
+    args.assignments = {
+        label: {name: values[i] for name, values in columns.items()}
+        for i, label in enumerate(args.values)
+    }
     return args
 
 
@@ -226,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         "runs": [asdict(r) for r in runs],
     }
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    setting = args.variable.removeprefix("AMPC_").lower()
+    names = args.assignments[args.values[0]]
+    setting = "+".join(name.removeprefix("AMPC_").lower() for name in names)
     out: Path = args.out or RESULTS / f"pipeline_ab-{setting}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
