@@ -70,3 +70,47 @@ async def test_a_pool_without_a_spare_starts_a_fresh_child_on_restart() -> None:
         assert await pool.run(30.0, os.getpid) != first
     finally:
         pool.close()
+
+
+def _kill_children(pool: ChildPool, which: str) -> None:
+    for process in list(getattr(pool, which)._processes.values()):
+        process.kill()
+        process.join(10)
+
+
+async def test_a_spare_that_died_idle_is_not_swapped_in(caplog: pytest.LogCaptureFixture) -> None:
+    pool = ChildPool(spare=os.getpid)
+    try:
+        await pool.run(30.0, os.getpid)
+        pool.start_spare()
+        assert pool.spare_ready is not None
+        spare = await asyncio.wrap_future(pool.spare_ready)
+        _kill_children(pool, "_spare")  # e.g. killed for memory while it waited
+        pool.restart()
+        assert await pool.run(30.0, os.getpid) != spare  # a fresh child, not the dead one
+        assert "had died" not in caplog.text  # known dead at the restart, not at the next job
+    finally:
+        pool.close()
+
+
+async def test_a_child_that_died_idle_is_replaced_on_the_next_job() -> None:
+    pool = ChildPool()
+    try:
+        first = await pool.run(30.0, os.getpid)
+        _kill_children(pool, "_pool")
+        await asyncio.sleep(0.5)  # the executor notices its worker is gone
+        assert await pool.run(30.0, os.getpid) != first
+    finally:
+        pool.close()
+
+
+async def test_close_ends_a_running_job_and_starts_no_spare() -> None:
+    pool = ChildPool(spare=os.getpid)
+    running = asyncio.create_task(pool.run(30.0, time.sleep, 20))
+    await asyncio.sleep(1.0)
+    pool.close()
+    with pytest.raises((BrokenProcessPool, ChildRestarted)):
+        await running
+    pool.restart()  # e.g. a deactivation after the service closed its solver
+    pool.start_spare()
+    assert pool.spare_ready is None

@@ -47,6 +47,7 @@ class ChildPool:
         self._spare: concurrent.futures.ProcessPoolExecutor | None = None
         self.spare_ready: concurrent.futures.Future[object] | None = None
         """The spare's preparation (its result is `spare()`'s), None without a spare."""
+        self._closed = False
 
     @staticmethod
     def _new_pool() -> concurrent.futures.ProcessPoolExecutor:
@@ -64,7 +65,14 @@ class ChildPool:
         """`fn(*args)` in the child; a job that takes longer than `timeout_s` is abandoned and
         the child replaced (a stuck solver does not stop on a polite request)."""
         pool = self._pool
-        future = pool.submit(fn, *args)
+        try:
+            future = pool.submit(fn, *args)
+        except concurrent.futures.process.BrokenProcessPool:
+            # The idle child died (killed for memory, say): nothing was lost, start another.
+            log.error("the child process had died; restarting it")
+            self._replace(pool)
+            pool = self._pool
+            future = pool.submit(fn, *args)
         self._running += 1
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
@@ -95,23 +103,41 @@ class ChildPool:
 
     def start_spare(self) -> None:
         """Start the spare child (if this pool keeps one and has none running)."""
-        if self._prepare is None or self._spare is not None:
+        if self._prepare is None or self._spare is not None or self._closed:
             return
         self._spare = self._new_pool()
         self.spare_ready = self._spare.submit(self._prepare)  # spawns it and prepares it
 
-    def restart(self) -> None:
-        old = self._pool
-        for process in list(getattr(old, "_processes", {}).values()):
+    def _spare_usable(self) -> bool:
+        """Whether the spare is alive and its preparation did not fail (it may still run)."""
+        spare, ready = self._spare, self.spare_ready
+        if spare is None or getattr(spare, "_broken", False):
+            return False
+        failed = ready is not None and ready.done() and (ready.cancelled() or ready.exception())
+        return not failed
+
+    @staticmethod
+    def _end(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+        for process in list(getattr(pool, "_processes", {}).values()):
             process.kill()
-        old.shutdown(wait=False, cancel_futures=True)
-        if self._spare is not None:
-            self._pool, self._spare = self._spare, None
-            self.start_spare()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def restart(self) -> None:
+        if self._closed:
+            return
+        self._end(self._pool)
+        if self._spare is not None and self._spare_usable():
+            self._pool = self._spare
         else:
+            if self._spare is not None:  # died idle, or its preparation failed
+                self._end(self._spare)
             self._pool = self._new_pool()
+        self._spare = None
+        self.start_spare()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """End the child (and the spare) at once, a job in progress with it."""
+        self._closed = True
+        self._end(self._pool)
         if self._spare is not None:
-            self._spare.shutdown(wait=False, cancel_futures=True)
+            self._end(self._spare)

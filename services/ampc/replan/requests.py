@@ -4,9 +4,7 @@ waiting for the planner to have planned every trigger written so far."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -83,7 +81,8 @@ def triggers_covered(settings: Settings, plan: PlanPublished) -> int:
 
 async def wait_until_settled(settings: Settings, timeout_s: float) -> PlanPublished:
     """Wait until the plan in force covers every trigger written so far and no new one came
-    for two coalescing windows: the planner is idle. Returns that plan.
+    for two coalescing windows: the planner is idle. Returns that plan; raises TimeoutError
+    after `timeout_s` in all.
 
     A plan that covers the state a caller waited for may not be the last one: triggers routed
     while it was solved are planned next, and work queued there delays whatever comes after.
@@ -95,29 +94,23 @@ async def wait_until_settled(settings: Settings, timeout_s: float) -> PlanPublis
         on_plan=lambda _plan: new_plan.set(),
         client_id="ampc-settle",
     )
-    await follower.start()
-    deadline = time.monotonic() + timeout_s
 
     def covers(end: int) -> bool:
         plan = follower.plan
         return plan is not None and triggers_covered(settings, plan) >= end
 
     try:
-        while True:
-            end = await trigger_end_offset(settings)
+        async with asyncio.timeout(timeout_s):
+            await follower.start()
             while True:
-                new_plan.clear()  # before looking, so that a plan published meanwhile wakes us
-                if covers(end):
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"no plan covered trigger offset {end} in {timeout_s} s")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(new_plan.wait(), remaining)
-            await asyncio.sleep(2 * settings.replan_window_s)  # anything still being routed
-            if await trigger_end_offset(settings) == end and follower.plan is not None:
-                return follower.plan
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"the planner was not idle within {timeout_s} s")
+                end = await trigger_end_offset(settings)
+                while True:
+                    new_plan.clear()  # before looking: a plan published meanwhile wakes us
+                    if covers(end):
+                        break
+                    await new_plan.wait()
+                await asyncio.sleep(2 * settings.replan_window_s)  # anything still routed
+                if await trigger_end_offset(settings) == end and follower.plan is not None:
+                    return follower.plan
     finally:
         await follower.stop()

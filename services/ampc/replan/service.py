@@ -172,9 +172,9 @@ class OptimizerService:
         finally:
             for task in tasks:  # when start-up itself failed or was stopped
                 task.cancel()
+            self.solver.close()  # first: a solve in progress has nothing left to publish to
             await self.deactivate()
             await self.replica.stop()
-            self.solver.close()
             if self.what_if_solver is not None:
                 self.what_if_solver.close()
             await runner.cleanup()
@@ -306,6 +306,7 @@ class OptimizerService:
         self.resume_offset = max(committed, recorded)
         self.planner_consumer.seek(tp, self.resume_offset)
         self.coalescer.take()
+        self.urgent_waiting.clear()
         self.generation += 1
         self.active = True
         metrics.ACTIVE.set(1)
@@ -329,6 +330,7 @@ class OptimizerService:
         self.generation += 1
         metrics.ACTIVE.set(0)
         self.coalescer.take()
+        self.urgent_waiting.clear()
         producer, self.producer = self.producer, None
         if producer is not None:
             with contextlib.suppress(KafkaError):
@@ -382,6 +384,8 @@ class OptimizerService:
         started = time.perf_counter()
         await self._await_state(triggers)
         waited = time.perf_counter() - started
+        if generation != self.generation:
+            return  # the role ended during the wait: the next holder reads these triggers again
         preemptible = self.settings.replan_preempt and not any(t.urgent for t in triggers)
         if preemptible and self.urgent_waiting.is_set():
             # An urgent trigger came during the state wait: plan it with this batch at once,

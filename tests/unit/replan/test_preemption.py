@@ -71,6 +71,8 @@ async def test_an_urgent_trigger_already_waiting_abandons_at_once() -> None:
     urgent.set()
     with pytest.raises(Preempted):
         await unless_preempted(child.solve(), urgent, child.restart)
+    assert child.restarted.is_set()
+    assert child.ended
 
 
 async def test_a_failed_solve_raises_its_own_error() -> None:
@@ -207,3 +209,26 @@ async def test_an_abandoned_replan_of_a_lost_role_keeps_nothing(
     service.urgent_waiting.set()
     await replanning
     assert service.coalescer.take() == []
+
+
+async def test_a_batch_waiting_for_state_when_the_role_changed_is_dropped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    service = _planner(monkeypatch, tmp_path)
+    solver: Any = service.solver
+    state_shown = asyncio.Event()
+
+    async def state_wait(*args: object) -> None:
+        await state_shown.wait()
+
+    monkeypatch.setattr(service, "_await_state", state_wait)
+    replanning = asyncio.create_task(
+        service._replan([(7, _trigger(7, urgent=False))], service.generation)
+    )
+    await asyncio.sleep(0.01)
+    service.generation += 2  # lost and regained the role: the new holder re-reads from its offset
+    service.urgent_waiting.set()
+    state_shown.set()
+    await replanning
+    assert service.coalescer.take() == []
+    assert solver.started == 0
