@@ -64,11 +64,14 @@ class ChildPool:
     async def run(self, timeout_s: float, fn: Any, *args: Any) -> Any:
         """`fn(*args)` in the child; a job that takes longer than `timeout_s` is abandoned and
         the child replaced (a stuck solver does not stop on a polite request)."""
+        if not self._alive(self._pool):
+            # The idle child died (killed for memory, say): nothing was lost, start another.
+            log.error("the child process had died; restarting it")
+            self.restart()
         pool = self._pool
         try:
             future = pool.submit(fn, *args)
         except concurrent.futures.process.BrokenProcessPool:
-            # The idle child died (killed for memory, say): nothing was lost, start another.
             log.error("the child process had died; restarting it")
             self._replace(pool)
             pool = self._pool
@@ -111,10 +114,20 @@ class ChildPool:
     def _spare_usable(self) -> bool:
         """Whether the spare is alive and its preparation did not fail (it may still run)."""
         spare, ready = self._spare, self.spare_ready
-        if spare is None or getattr(spare, "_broken", False):
+        if spare is None or not self._alive(spare):
             return False
         failed = ready is not None and ready.done() and (ready.cancelled() or ready.exception())
         return not failed
+
+    @staticmethod
+    def _alive(pool: concurrent.futures.ProcessPoolExecutor) -> bool:
+        """Whether no child of the pool has died (the executor notices a dead worker a moment
+        later; the process itself knows at once)."""
+        if getattr(pool, "_broken", False):
+            return False
+        # a copy in one step: the executor's own thread changes the dict
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        return all(process.is_alive() for process in processes)
 
     @staticmethod
     def _end(pool: concurrent.futures.ProcessPoolExecutor) -> None:
