@@ -44,13 +44,18 @@ async def test_a_restart_fails_the_old_jobs_and_spares_the_new_pool() -> None:
         pool.close()
 
 
+async def _ready_spare(pool: ChildPool) -> object:
+    """Start the pool's spare and wait until it is prepared; its preparation's result."""
+    pool.start_spare()
+    assert pool.spare_ready is not None
+    return await asyncio.wrap_future(pool.spare_ready)
+
+
 async def test_a_restart_swaps_in_the_spare_child_already_prepared() -> None:
     pool = ChildPool(spare=os.getpid)  # "preparing" a child here: telling its pid
     try:
         first = await pool.run(30.0, os.getpid)
-        pool.start_spare()
-        assert pool.spare_ready is not None
-        spare = await asyncio.wrap_future(pool.spare_ready)
+        spare = await _ready_spare(pool)
         assert spare != first
         pool.restart()
         assert await pool.run(30.0, os.getpid) == spare  # no start-up: the spare took over
@@ -82,9 +87,7 @@ async def test_a_spare_that_died_idle_is_not_swapped_in(caplog: pytest.LogCaptur
     pool = ChildPool(spare=os.getpid)
     try:
         await pool.run(30.0, os.getpid)
-        pool.start_spare()
-        assert pool.spare_ready is not None
-        spare = await asyncio.wrap_future(pool.spare_ready)
+        spare = await _ready_spare(pool)
         _kill_children(pool, "_spare")  # e.g. killed for memory while it waited
         pool.restart()
         assert await pool.run(30.0, os.getpid) != spare  # a fresh child, not the dead one

@@ -64,14 +64,13 @@ class ChildPool:
     async def run(self, timeout_s: float, fn: Any, *args: Any) -> Any:
         """`fn(*args)` in the child; a job that takes longer than `timeout_s` is abandoned and
         the child replaced (a stuck solver does not stop on a polite request)."""
-        if not self._alive(self._pool):
-            # The idle child died (killed for memory, say): nothing was lost, start another.
-            log.error("the child process had died; restarting it")
-            self.restart()
         pool = self._pool
         try:
+            if not self._alive(pool):  # seen before the executor itself may have noticed
+                raise concurrent.futures.process.BrokenProcessPool("the child process died")
             future = pool.submit(fn, *args)
         except concurrent.futures.process.BrokenProcessPool:
+            # The idle child died (killed for memory, say): nothing was lost, start another.
             log.error("the child process had died; restarting it")
             self._replace(pool)
             pool = self._pool
