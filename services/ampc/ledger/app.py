@@ -66,14 +66,36 @@ class TableStore:
         # The JSON of the states written last, so that publishing them does not serialise
         # them again (the same object: a state changed after `put` is serialised anew).
         self._written: dict[tuple[EntityKind, str], tuple[EntityState, bytes]] = {}
+        # States decoded by `get` and not handed out for change yet, with the bytes they came
+        # from: the fold reads an entity (already applied?) and then changes it, and decoding
+        # a large state twice would double the cost of the event.
+        self._read: dict[tuple[EntityKind, str], tuple[bytes, EntityState]] = {}
 
     def get(self, kind: EntityKind, entity_id: str) -> EntityState | None:
         raw = self.tables[kind].get(entity_id)
-        return None if raw is None else state_from_json(kind, table_bytes(raw))
+        if raw is None:
+            return None
+        value = table_bytes(raw)
+        state = state_from_json(kind, value)
+        self._read[(kind, entity_id)] = (value, state)
+        return state
+
+    def get_for_change(self, kind: EntityKind, entity_id: str) -> EntityState | None:
+        # Every call decodes anew (or hands over a state `get` decoded and nobody changed
+        # since), so the caller's changes never reach the table without `put`.
+        raw = self.tables[kind].get(entity_id)
+        read = self._read.pop((kind, entity_id), None)
+        if raw is None:
+            return None
+        value = table_bytes(raw)
+        if read is not None and read[0] == value:
+            return read[1]
+        return state_from_json(kind, value)
 
     def put(self, kind: EntityKind, entity_id: str, state: EntityState) -> None:
         raw = state_json(state)
         self.tables[kind][entity_id] = raw
+        self._read.pop((kind, entity_id), None)
         self._written[(kind, entity_id)] = (state, raw)
 
     def json_of(self, kind: EntityKind, entity_id: str, state: EntityState) -> bytes:
@@ -84,7 +106,9 @@ class TableStore:
         return state_json(state)
 
     def forget_written(self) -> None:
+        """Drop what this event read and wrote (called before each event)."""
         self._written.clear()
+        self._read.clear()
 
     def items(self) -> Iterator[tuple[EntityKind, str, EntityState]]:
         for kind, table in self.tables.items():

@@ -47,6 +47,7 @@ from ampc.contract.events import (
     StockOffered,
 )
 from ampc.ledger.state import (
+    PRODUCTION_KEPT_WEEKS,
     STATE_MODELS,
     ContributionState,
     DemandState,
@@ -73,7 +74,13 @@ class Store(Protocol):
     """The entity states of one partition, by kind and id."""
 
     def get(self, kind: EntityKind, entity_id: str) -> EntityState | None:
-        """The state of an entity, or None when the ledger has not seen it."""
+        """The state of an entity, or None when the ledger has not seen it; to read only (it
+        may be the very object the store holds)."""
+        ...
+
+    def get_for_change(self, kind: EntityKind, entity_id: str) -> EntityState | None:
+        """Like `get`, but a state the caller may change: never an object the store holds,
+        so a rejected event leaves the store untouched."""
         ...
 
     def put(self, kind: EntityKind, entity_id: str, state: EntityState) -> None:
@@ -89,6 +96,10 @@ class MemoryStore:
 
     def get(self, kind: EntityKind, entity_id: str) -> EntityState | None:
         return self._states.get((kind, entity_id))
+
+    def get_for_change(self, kind: EntityKind, entity_id: str) -> EntityState | None:
+        state = self._states.get((kind, entity_id))
+        return None if state is None else state.model_copy(deep=True)
 
     def put(self, kind: EntityKind, entity_id: str, state: EntityState) -> None:
         self._states[(kind, entity_id)] = state
@@ -154,13 +165,12 @@ _S = TypeVar("_S", bound=EntityState)
 
 
 def _get(store: Store, kind: EntityKind, entity_id: str, model: type[_S]) -> _S | None:
-    state = store.get(kind, entity_id)
+    state = store.get_for_change(kind, entity_id)
     if state is None:
         return None
     if not isinstance(state, model):
         raise TypeError(f"store holds a {type(state).__name__} under {kind.value}/{entity_id}")
-    # Work on a copy: a rejected event must leave what the store holds untouched.
-    return state.model_copy(deep=True)
+    return state
 
 
 def _seen(state: EntityState | None, meta: EventMeta) -> bool:
@@ -637,6 +647,15 @@ def _production_reported(store: Store, event: ProductionReported, meta: EventMet
             "send further production under a new report_id",
             "report_id",
         )
+    cutoff = plant.production_cutoff(meta.time, event.week)
+    if event.week < cutoff:
+        return _conflict(
+            f"plant {plant.plant_id} keeps production reports from week {cutoff.isoformat()} on "
+            f"({PRODUCTION_KEPT_WEEKS} weeks before its newest); week {event.week.isoformat()} "
+            "is older and no plan looks at it any more, so the report is not recorded",
+            "week",
+        )
+    plant.reports = {k: r for k, r in plant.reports.items() if r.week >= cutoff}
     plant.reports[event.report_id] = record
     return _commit(store, meta, (EntityKind.PLANTS, plant.plant_id, plant))
 

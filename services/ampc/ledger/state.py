@@ -39,6 +39,13 @@ from ampc.contract.types import (
 RECENT_EVENT_IDS: Final = 64
 """How many event ids an entity remembers besides its per-partition offsets."""
 
+PRODUCTION_KEPT_WEEKS: Final = 26
+"""How many weeks of production reports a plant keeps before its newest. Every plant event
+reads and writes the whole plant state, so reports kept forever would make each event slower
+and each state record larger without end (a five-line plant reporting weekly: 33 KiB after a
+year, 163 KiB after five). Readers need the weeks from the plan's start on: re-planning closes
+the weeks already reported, the tracker compares what was made with the plan in force."""
+
 NonNegative = Annotated[int, Field(ge=0)]
 
 
@@ -179,7 +186,11 @@ class ProductionRecord(StateModel):
 
 
 class PlantState(EntityStateBase):
-    """A plant with its lines, calendars, disruptions and the production it has reported."""
+    """A plant with its lines, calendars, disruptions and the production it has reported.
+
+    `reports` holds the reports of the last `PRODUCTION_KEPT_WEEKS` weeks (see
+    `production_cutoff`); older ones are dropped when a newer report comes in.
+    """
 
     plant_id: str
     nation: NationCode
@@ -196,6 +207,16 @@ class PlantState(EntityStateBase):
             for r in self.reports.values()
             if r.line_id == line_id and r.product == product and r.week == week
         )
+
+    def production_cutoff(self, now: dt.datetime, week: dt.date) -> dt.date:
+        """The oldest week of reports kept once a report for `week` arrives at `now`.
+
+        Counted back from the older of the event's week and the newest report, so that a
+        sender's clock running ahead, or a report mistyped years ahead, drops nothing recent.
+        """
+        newest = max((r.week for r in self.reports.values()), default=week)
+        this_week = now.date() - dt.timedelta(days=now.weekday())
+        return min(this_week, max(newest, week)) - dt.timedelta(weeks=PRODUCTION_KEPT_WEEKS)
 
     def weekly_production(self) -> dict[tuple[str, str, dt.date], int]:
         """Rounds reported per (line, product, week)."""

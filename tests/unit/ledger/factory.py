@@ -258,9 +258,15 @@ class Feed:
         self.sent: list[tuple[Event, EventMeta]] = []
 
     def meta(
-        self, event: Event, *, event_id: str | None = None, offset: int | None = None
+        self,
+        event: Event,
+        *,
+        event_id: str | None = None,
+        offset: int | None = None,
+        at: dt.datetime | None = None,
     ) -> EventMeta:
-        """The position the next event of this family would get (or the one given)."""
+        """The position the next event of this family would get (or the one given), sent at
+        `at` (default: the Monday noon of WEEK_1)."""
         topic = f"ampc.events.{event.family.value}"
         if offset is None:
             offset = self.next_offset.get(topic, self.first_offset)
@@ -271,14 +277,19 @@ class Feed:
             topic=topic,
             partition=0,
             offset=offset,
-            time=dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC),
+            time=at or dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC),
         )
 
     def send(
-        self, event: Event, *, event_id: str | None = None, offset: int | None = None
+        self,
+        event: Event,
+        *,
+        event_id: str | None = None,
+        offset: int | None = None,
+        at: dt.datetime | None = None,
     ) -> Outcome:
         """Fold one event at the next offset of its topic (or the offset given)."""
-        meta = self.meta(event, event_id=event_id, offset=offset)
+        meta = self.meta(event, event_id=event_id, offset=offset, at=at)
         self.sent.append((event, meta))
         return apply_event(self.store, event, meta)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from ampc.contract.events import RejectionCode
 from ampc.ledger.fold import Applied, Duplicate, Rejected
-from ampc.ledger.state import DemandStatus, EntityKind, ShipmentStatus
+from ampc.ledger.state import PRODUCTION_KEPT_WEEKS, DemandStatus, EntityKind, ShipmentStatus
 from tests.unit.ledger.factory import (
     Feed,
     cancelled,
@@ -91,6 +93,63 @@ def test_production_report_sent_again_is_a_duplicate_and_changed_is_a_conflict()
     assert isinstance(again, Duplicate)
     _rejected(changed, RejectionCode.CONFLICTS_WITH_STATE, "report_id")
     assert snapshot(feed.store) == before
+
+
+def _during(week_date: dt.date) -> dt.datetime:
+    """Wednesday noon of a week: when its production report is sent."""
+    return dt.datetime.combine(week_date + dt.timedelta(days=2), dt.time(12), tzinfo=dt.UTC)
+
+
+def _weekly_reports(feed: Feed, weeks: range, lines: tuple[str, ...] = ("L1",)) -> None:
+    for n in weeks:
+        for line in lines:
+            product = "155-HE" if line == "L1" else "120-MORTAR"
+            report = production(
+                report_id=f"R-{line}-{n}", line_id=line, product=product, week=week(n)
+            )
+            assert isinstance(feed.send(report, at=_during(week(n))), Applied)
+
+
+def test_a_plant_keeps_only_its_last_weeks_of_production_reports() -> None:
+    feed = Feed()
+    feed.send(registered())
+
+    _weekly_reports(feed, range(3 * 52), lines=("L1", "L2"))
+
+    plant = feed.plant()
+    newest = week(3 * 52 - 1)
+    oldest = newest - dt.timedelta(weeks=PRODUCTION_KEPT_WEEKS)
+    assert {r.week for r in plant.reports.values()} == {
+        oldest + dt.timedelta(weeks=k) for k in range(PRODUCTION_KEPT_WEEKS + 1)
+    }
+    assert len(plant.reports) == 2 * (PRODUCTION_KEPT_WEEKS + 1)
+    assert plant.produced("L2", "120-MORTAR", newest) == 450
+
+
+def test_a_report_older_than_the_weeks_kept_is_refused_with_the_reason() -> None:
+    feed = Feed()
+    feed.send(registered())
+    _weekly_reports(feed, range(40))
+    before = snapshot(feed.store)
+
+    late = feed.send(production(report_id="R-LATE", week=week(5)), at=_during(week(40)))
+
+    rejected = _rejected(late, RejectionCode.CONFLICTS_WITH_STATE, "week")
+    assert week(39 - PRODUCTION_KEPT_WEEKS).isoformat() in rejected.message
+    assert snapshot(feed.store) == before
+
+
+def test_a_clock_or_a_week_far_ahead_drops_no_recent_report() -> None:
+    feed = Feed()
+    feed.send(registered())
+    _weekly_reports(feed, range(12))
+
+    clock_ahead = production(report_id="R-CLOCK", week=week(12))
+    typo_ahead = production(report_id="R-TYPO", week=week(12 + 5 * 52))
+    assert isinstance(feed.send(clock_ahead, at=_during(week(12 + 4 * 52))), Applied)
+    assert isinstance(feed.send(typo_ahead, at=_during(week(12))), Applied)
+
+    assert len(feed.plant().reports) == 14
 
 
 # --------------------------------------------------------------------------- shipments

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from ampc.ledger.app import TableStore, build_ledger
-from ampc.ledger.fold import state_json
+from ampc.ledger.fold import Rejected, apply_event, state_json
 from ampc.ledger.parking import ParkingLot
 from ampc.ledger.state import EntityKind
 from ampc.platform.deadletter import SourceRecord
 from ampc.settings import Settings
-from tests.unit.ledger.factory import Feed, scenario
+from tests.unit.ledger.factory import Feed, amended, cancelled, production, scenario
 
 pytestmark = pytest.mark.unit
 
@@ -57,3 +57,53 @@ def test_old_wrapped_parked_events_still_come_back() -> None:
     assert old.waiting("P-1") == [record]
     assert old.park(record, now=2.0)  # recognised as already waiting
     assert len(old.waiting("P-1")) == 1
+
+
+def test_a_state_taken_for_change_never_changes_the_table_before_put() -> None:
+    feed = Feed()
+    feed.send_all(*scenario())
+    kind, entity_id, state = next(s for s in feed.store.items() if s[0] is EntityKind.PLANTS)
+    table: dict[str, bytes] = {}
+    store = TableStore({EntityKind.PLANTS: table})
+    store.put(kind, entity_id, state)
+    stored = table[entity_id]
+
+    read = store.get(kind, entity_id)
+    taken = store.get_for_change(kind, entity_id)
+    assert taken is read  # decoded once for the applied-log check and the change
+    assert taken is not None
+    taken.version += 100
+
+    assert table[entity_id] == stored
+    assert store.get(kind, entity_id) == state
+    again = store.get_for_change(kind, entity_id)
+    assert again == state and again is not taken
+
+    store.get(kind, entity_id)
+    newer = state.model_copy(update={"version": state.version + 1})
+    store.put(kind, entity_id, newer)
+    assert store.get_for_change(kind, entity_id) == newer  # not what was read before the put
+    store.get(kind, entity_id)
+    table[entity_id] = stored  # written behind the store's back, as a recovery would
+    assert store.get_for_change(kind, entity_id) == state
+
+
+def test_folding_over_the_tables_gives_what_folding_in_memory_gives() -> None:
+    feed = Feed()
+    events = [
+        *scenario(),
+        production(quantity=470),  # the same report id, changed: refused
+        cancelled(),
+        amended(quantity=5),  # a cancelled demand: refused
+    ]
+    memory = feed.send_all(*events)
+    memory += feed.replay()
+    tables = TableStore({kind: {} for kind in EntityKind})
+    outcomes = []
+    for event, meta in feed.sent + feed.sent:
+        tables.forget_written()
+        outcomes.append(apply_event(tables, event, meta))
+
+    assert [type(o) for o in outcomes] == [type(o) for o in memory]
+    assert any(isinstance(o, Rejected) for o in outcomes)
+    assert sorted(tables.items()) == sorted(feed.store.items())
