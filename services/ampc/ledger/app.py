@@ -195,18 +195,14 @@ def build_ledger(settings: Settings) -> faust.App:
                 EVENTS_OUT.labels(SERVICE, event_type, "deadletter").inc()
 
     def meta_for(source: SourceRecord, envelope: Envelope, party: str, retry: bool) -> EventMeta:
-        # A parked event is applied out of its partition's order, so its offset must not be
-        # compared with the offsets applied meanwhile: it counts in a source of its own.
-        topic = (
-            f"parked:{source.topic}:{source.partition}:{source.offset}" if retry else source.topic
-        )
         return EventMeta(
             event_id=envelope.event_id,
             party=party,
-            topic=topic,
-            partition=0 if retry else source.partition,
-            offset=0 if retry else source.offset,
+            topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
             time=envelope.time,
+            retried=retry,
         )
 
     async def fold(

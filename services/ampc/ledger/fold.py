@@ -126,11 +126,15 @@ class EventMeta:
     partition: int
     offset: int
     time: dt.datetime
+    retried: bool = False
+    """Applied from the parking lot, out of its partition's order: its offset says nothing
+    about the events around it, so only its event id marks it applied (a source per parked
+    event would grow the entity's applied log by one with every such event)."""
 
     @property
-    def source(self) -> str:
-        """The `topic:partition` the offset counts in."""
-        return f"{self.topic}:{self.partition}"
+    def source(self) -> str | None:
+        """The `topic:partition` the offset counts in (None for a retried event)."""
+        return None if self.retried else f"{self.topic}:{self.partition}"
 
 
 Change = tuple[EntityKind, str, EntityState]
@@ -187,7 +191,8 @@ def _commit(store: Store, meta: EventMeta, *changes: Change) -> Applied:
 
 def _already_applied(meta: EventMeta, kind: EntityKind, entity_id: str) -> Duplicate:
     return Duplicate(
-        f"event {meta.event_id} ({meta.source}@{meta.offset}) is already applied to "
+        f"event {meta.event_id} ({meta.topic}:{meta.partition}@{meta.offset}"
+        f"{', from the parking lot' if meta.retried else ''}) is already applied to "
         f"{kind.value} {entity_id}"
     )
 

@@ -68,6 +68,9 @@ class StateModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_PARKED_SOURCE: Final = "parked:"
+
+
 class AppliedLog(StateModel):
     """Which events an entity has applied: the highest offset per `topic:partition`, and the
     most recent event ids (for the same event arriving at another offset)."""
@@ -75,14 +78,21 @@ class AppliedLog(StateModel):
     offsets: dict[str, NonNegative] = {}
     event_ids: list[str] = []
 
-    def has_applied(self, source: str, offset: int, event_id: str) -> bool:
-        """True when this event (by source offset or by event id) is already in the state."""
-        last = self.offsets.get(source)
+    def has_applied(self, source: str | None, offset: int, event_id: str) -> bool:
+        """True when this event (by source offset or by event id) is already in the state;
+        `source` None: an event applied out of its partition's order, known by its id only."""
+        last = None if source is None else self.offsets.get(source)
         return (last is not None and offset <= last) or event_id in self.event_ids
 
-    def record(self, source: str, offset: int, event_id: str) -> None:
+    def record(self, source: str | None, offset: int, event_id: str) -> None:
         """Remember an applied event, keeping only the most recent event ids."""
-        self.offsets[source] = max(offset, self.offsets.get(source, offset))
+        if source is not None:
+            self.offsets[source] = max(offset, self.offsets.get(source, offset))
+        if any(key.startswith(_PARKED_SOURCE) for key in self.offsets):
+            # Until 2026-11-30 each event applied from the parking lot left a source of its own
+            # here, one more with every such event; its id is what marks it now.
+            kept = self.offsets.items()
+            self.offsets = {k: last for k, last in kept if not k.startswith(_PARKED_SOURCE)}
         self.event_ids = [*self.event_ids, event_id][-RECENT_EVENT_IDS:]
 
 

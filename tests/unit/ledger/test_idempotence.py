@@ -3,26 +3,30 @@ the kill -9 test compares sees business state only."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from ampc.contract.events import PlanPublished, RejectionCode
+from ampc.contract.events import Event, PlanPublished, RejectionCode
 from ampc.ledger.fold import (
     Applied,
     Duplicate,
+    EventMeta,
     MemoryStore,
     Rejected,
     apply_event,
     state_checksum,
 )
-from ampc.ledger.state import RECENT_EVENT_IDS, AppliedLog, EntityKind
+from ampc.ledger.state import RECENT_EVENT_IDS, AppliedLog, EntityKind, PoolState
 from ampc.platform.topics import INPUT_EVENTS
 from tests.unit.ledger.factory import (
     Feed,
     amended,
     delivered,
     dispatched,
+    pledged,
+    pool_opened,
     scenario,
     snapshot,
     submitted,
@@ -260,3 +264,38 @@ def test_output_events_are_not_folded() -> None:
     assert isinstance(outcome, Rejected)
     assert outcome.code is RejectionCode.UNKNOWN_EVENT_TYPE
     assert len(feed.store) == 0
+
+
+def _retried(feed: Feed, event: Event, offset: int) -> EventMeta:
+    """The meta of an event applied from the parking lot (read at `offset` long before)."""
+    meta = feed.meta(event, offset=offset)
+    return dataclasses.replace(meta, event_id=f"parked/{offset}", retried=True)
+
+
+def test_events_applied_from_the_parking_lot_do_not_grow_the_applied_log() -> None:
+    feed = Feed()
+    feed.send(pool_opened())
+    for k in range(3):
+        event = pledged(contribution_id=f"C-{k}", amount_cents=100_000)
+        assert isinstance(apply_event(feed.store, event, _retried(feed, event, 1000 + k)), Applied)
+
+    pool = feed.state(EntityKind.POOLS, "POOL-1", PoolState)
+    assert pool.applied.offsets == {"ampc.events.funding:0": 0}  # the pool's opening only
+    assert len(pool.contributions) == 3
+    # an event read after the parked ones, at an earlier offset, is still applied
+    assert isinstance(feed.send(pledged(contribution_id="C-9", amount_cents=1), offset=1), Applied)
+    # retried again (a crash before its release from the parking lot): known by its id
+    again = pledged(contribution_id="C-2", amount_cents=100_000)
+    assert isinstance(apply_event(feed.store, again, _retried(feed, again, 1002)), Duplicate)
+
+
+def test_sources_older_ledgers_kept_for_parked_events_are_dropped() -> None:
+    log = AppliedLog(
+        offsets={"ampc.events.funding:0": 7, "parked:ampc.events.funding:3:41": 0},
+        event_ids=["a"],
+    )
+
+    log.record("ampc.events.funding:0", 8, "b")
+
+    assert log.offsets == {"ampc.events.funding:0": 8}
+    assert log.event_ids == ["a", "b"]
