@@ -172,7 +172,11 @@ def greedy_baseline(model: PlanningModel) -> FloatArray:
         on_time = on_time[np.argsort(-model.flow_week[on_time], kind="stable")]
         late_flows = flows[late]
         late_flows = late_flows[np.argsort(model.flow_arrival[late_flows], kind="stable")]
-        for flow in np.concatenate([on_time, late_flows]).tolist():
+        ordered = np.concatenate([on_time, late_flows])
+        # rooms only shrink while rounds are given: a flow without room for one round now
+        # gets none later either (most flows of a tight scenario), so skip it unvisited
+        ordered = ordered[residual.rooms(ordered) >= 1 - 1e-9]
+        for flow in ordered.tolist():
             if remaining[d] < 1:
                 break
             remaining[d] -= residual.give(flow, remaining[d])
