@@ -689,6 +689,8 @@ def _solve_priced_level(
     started = time.perf_counter()
     stop_pricing = started + (deadline - started) * _PRICING_SHARE
     seconds = 0.0
+    last: tuple[_Raw, int, FloatArray] | None = None
+    new = np.zeros(0, np.int64)
     while True:
         _set_objective(proto, obj, off, columns)
         raw = _run(
@@ -704,20 +706,35 @@ def _solve_priced_level(
         seconds += raw.seconds
         raw.seconds = seconds
         if raw.x is None or raw.duals is None or raw.status is not SolverStatus.OPTIMAL:
-            return raw, 0, np.zeros(model.n_cols)
+            if last is None:
+                return raw, 0, np.zeros(model.n_cols)
+            # the last optimum stands; the columns added after it stay at zero, since the
+            # later levels must not use columns this level's optimum has not priced
+            _hold_at_zero(proto, new)
+            last[0].seconds = seconds
+            return last
         reduced = _lp_reduced_costs(model, obj, raw.duals)
         candidates = np.where(on_face, reduced, 0.0)
         improving = int(np.count_nonzero(candidates < -_CS_TOLERANCE))
+        last = (raw, improving, reduced)
         if improving == 0 or time.perf_counter() >= stop_pricing:
-            return raw, improving, reduced
+            return last
         new = _most_negative(
             model, candidates, columns, max(1, int(_GROWTH_PER_ROUND * columns.sum()))
         )
         if new.size == 0:  # only columns that are not flows price out: nothing to add
-            return raw, improving, reduced
+            return last
         on_face[new] = False
         _grow_proto(proto, model, columns, new)
         basis = raw.basis
+
+
+def _hold_at_zero(proto: model_pb2.ModelProto, columns: IntArray) -> None:
+    """Fix these columns of ``proto`` (by model column index) at zero."""
+    ids = np.asarray(proto.variables.ids, np.int64)
+    for position in np.searchsorted(ids, columns).tolist():
+        proto.variables.lower_bounds[position] = 0.0
+        proto.variables.upper_bounds[position] = 0.0
 
 
 @dataclass

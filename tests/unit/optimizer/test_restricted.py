@@ -3,6 +3,8 @@ levels priced the same way; the optimum of each level is that of the whole LP.""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,31 @@ def test_a_re_plan_seeded_from_the_last_basis_reaches_the_cold_optimum(
 
     assert _lp_optima(warm) == pytest.approx(_lp_optima(cold), rel=1e-6)
     _checked(changed, warm)
+
+
+def test_a_growth_round_that_fails_leaves_the_last_optimum_and_holds_the_new_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _restricted(monkeypatch)
+    snap = generate("small", 1)
+    model = build_model(snap)
+    whole = solve(build_model(snap), ROUND)
+    real_run = solve_module._run
+    calls: list[bool] = []  # per call: does its objective weigh flows (level 2 on)?
+
+    def run_failing_levels_second_round(proto: Any, *args: Any, **kwargs: Any) -> Any:
+        weighs_flows = any(c < model.n_flows for c in proto.objective.linear_coefficients.ids)
+        calls.append(weighs_flows)
+        if weighs_flows and calls.count(True) == 2:  # level 2's first growth round
+            return solve_module._Raw(SolverStatus.TIME_LIMIT, "cut", None, None, None, 0.0)
+        return real_run(proto, *args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "_run", run_failing_levels_second_round)
+
+    result = solve(model, ROUND)
+
+    assert calls.count(True) >= 3  # level 2 twice, then level 3
+    second = result.levels[1]
+    assert second.status is SolverStatus.FEASIBLE and second.bound is None
+    assert result.levels[0].bound == pytest.approx(whole.levels[0].bound, rel=1e-9)
+    _checked(snap, result)
