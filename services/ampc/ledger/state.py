@@ -77,16 +77,24 @@ class AppliedLog(StateModel):
 
     offsets: dict[str, NonNegative] = {}
     event_ids: list[str] = []
+    retried_ids: list[str] = []
+    """The most recent events applied out of their partition's order (from the parking lot),
+    apart from `event_ids` so that a burst of ordinary events cannot push them out before a
+    retry after a crash comes round."""
 
     def has_applied(self, source: str | None, offset: int, event_id: str) -> bool:
         """True when this event (by source offset or by event id) is already in the state;
         `source` None: an event applied out of its partition's order, known by its id only."""
-        last = None if source is None else self.offsets.get(source)
+        if source is None:
+            return event_id in self.retried_ids or event_id in self.event_ids
+        last = self.offsets.get(source)
         return (last is not None and offset <= last) or event_id in self.event_ids
 
     def record(self, source: str | None, offset: int, event_id: str) -> None:
         """Remember an applied event, keeping only the most recent event ids."""
-        if source is not None:
+        if source is None:
+            self.retried_ids = [*self.retried_ids, event_id][-RECENT_EVENT_IDS:]
+        else:
             self.offsets[source] = max(offset, self.offsets.get(source, offset))
         if any(key.startswith(_PARKED_SOURCE) for key in self.offsets):
             # Until 2026-11-30 each event applied from the parking lot left a source of its own
@@ -227,6 +235,12 @@ class PlantState(EntityStateBase):
         newest = max((r.week for r in self.reports.values()), default=week)
         this_week = now.date() - dt.timedelta(days=now.weekday())
         return min(this_week, max(newest, week)) - dt.timedelta(weeks=PRODUCTION_KEPT_WEEKS)
+
+    def production_kept_from(self) -> dt.date | None:
+        """The oldest week whose reports this state surely still holds (None: no reports):
+        reports are only dropped from `PRODUCTION_KEPT_WEEKS` weeks before the newest on."""
+        newest = max((r.week for r in self.reports.values()), default=None)
+        return None if newest is None else newest - dt.timedelta(weeks=PRODUCTION_KEPT_WEEKS)
 
     def weekly_production(self) -> dict[tuple[str, str, dt.date], int]:
         """Rounds reported per (line, product, week)."""

@@ -525,9 +525,14 @@ class _Restricted:
     rounds: int
     priced_out: int
     """Columns with a negative reduced cost left out when pricing stopped."""
+    used: int = 0
+    """Columns of the restricted LP at the end of level 1 (later levels may add more)."""
+
+    def __post_init__(self) -> None:
+        self.used = int(self.columns.sum())
 
     def summary(self) -> str:
-        used = int(self.columns.sum())
+        used = self.used
         if self.converged:
             return f"first level by column generation: {self.rounds} rounds, {used:,} columns"
         return (
@@ -693,11 +698,14 @@ def _solve_priced_level(
     new = np.zeros(0, np.int64)
     while True:
         _set_objective(proto, obj, off, columns)
+        # the first round may use what is left of the budget, a growth round only what is
+        # left of the pricing share (if it runs over, the last optimum stands)
+        until = deadline if last is None else stop_pricing
         raw = _run(
             proto,
             "highs",
             settings,
-            deadline - time.perf_counter(),
+            until - time.perf_counter(),
             start_from,
             model.n_cols,
             model.n_rows,
@@ -705,6 +713,9 @@ def _solve_priced_level(
         )
         seconds += raw.seconds
         raw.seconds = seconds
+        if raw.x is None and basis is not None and raw.status is SolverStatus.ERROR:
+            basis = None  # a carried-over basis the solver rejects is no reason to fail
+            continue
         if raw.x is None or raw.duals is None or raw.status is not SolverStatus.OPTIMAL:
             if last is None:
                 return raw, 0, np.zeros(model.n_cols)
@@ -799,7 +810,7 @@ def _solve_levels(
     proven, on_face, unproven = True, np.zeros(0, bool), list[str]()
     for k in range(n_levels):
         remaining = deadline - time.perf_counter()
-        if remaining <= 0:
+        if remaining <= 0 and not (k == 0 and restricted is not None):  # level 1 is solved
             out.status = SolverStatus.TIME_LIMIT
             out.message = f"time budget spent before level {k + 1}"
             break
@@ -807,6 +818,7 @@ def _solve_levels(
         _set_objective(proto, obj, off, columns)
         start_from = out.x if out.x is not None else hint
         improving = 0
+        priced = restricted is not None and (k == 0 or proven)
         if k == 0 and restricted is not None:
             raw = restricted.raw
         elif restricted is not None and proven:
@@ -825,7 +837,7 @@ def _solve_levels(
                 model.n_rows,
                 basis,
             )
-        if raw.x is None and basis is not None and raw.status is SolverStatus.ERROR:
+        if raw.x is None and basis is not None and raw.status is SolverStatus.ERROR and not priced:
             # a carried-over basis the solver rejects is no reason to fail: go cold
             raw = _run(
                 proto,
@@ -867,8 +879,12 @@ def _solve_levels(
         status = raw.status
         if restricted is not None and raw.duals is not None:
             if k == 0:
-                out.reduced_costs = restricted.reduced_costs
                 proven = restricted.converged
+                out.reduced_costs = restricted.reduced_costs.copy()
+                if not proven:
+                    # explanations read a flow with a negative reduced cost as one held at a
+                    # bound; left-out columns are not in the LP whose duals they are
+                    out.reduced_costs[~restricted.columns] = 0.0
                 # the columns left out that are still on the optimal face of level 1
                 on_face = ~restricted.columns & (restricted.reduced_costs <= _CS_TOLERANCE)
                 on_face[: model.n_flows] &= ~model.flow_fixed
@@ -897,6 +913,7 @@ def _solve_levels(
             _fix_optimal_face(proto, raw.duals, raw.reduced_costs)
         else:
             _fix_level(proto, obj, off, value, settings, model.n_rows, columns)
+            proven = False  # pricing regrows the proto from the model's rows: no more of it
     if restricted is not None:
         unsure = any(level.status is SolverStatus.FEASIBLE for level in out.levels)
         if unsure and out.status is SolverStatus.OPTIMAL:

@@ -159,15 +159,21 @@ def _behind(plan: PlanPublished, states: States, thresholds: Thresholds) -> list
             planned[(a.source_id, a.product)][a.production_week] += a.quantity
     findings = []
     for plant in plants.values():
+        # weeks the plant's state may have dropped reports of are not compared (a plan in
+        # force longer than the ledger keeps reports would look behind when it is not)
+        kept_from = plant.production_kept_from()
+        since = max((w for w in (start, kept_from) if w is not None), default=None)
         reported: dict[tuple[str, str], dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))
         for (line_id, product, week), quantity in plant.weekly_production().items():
-            if start is None or week >= start:
+            if since is None or week >= since:
                 reported[(line_id, product)][week] += quantity
         for (line_id, product), weeks in sorted(reported.items()):
             source = source_of.get((plant.plant_id, line_id))
             plan_weeks = planned.get((source or "", product), {})
             last = max(weeks)
-            due = sum(q for w, q in plan_weeks.items() if w <= last)
+            due = sum(
+                q for w, q in plan_weeks.items() if w <= last and (since is None or w >= since)
+            )
             made = sum(weeks.values())
             if due <= 0 or made >= due * (1 - thresholds.behind_percent / 100):
                 continue

@@ -299,3 +299,15 @@ def test_sources_older_ledgers_kept_for_parked_events_are_dropped() -> None:
 
     assert log.offsets == {"ampc.events.funding:0": 8}
     assert log.event_ids == ["a", "b"]
+
+
+def test_a_parked_event_is_still_known_after_many_ordinary_ones() -> None:
+    feed = Feed()
+    feed.send(pool_opened())
+    parked = pledged(contribution_id="C-P", amount_cents=100_000)
+    meta = _retried(feed, parked, 500)
+    assert isinstance(apply_event(feed.store, parked, meta), Applied)
+    for k in range(RECENT_EVENT_IDS + 5):  # the pool moves on before the retry comes round
+        assert isinstance(feed.send(pledged(contribution_id=f"C-{k}", amount_cents=1)), Applied)
+
+    assert isinstance(apply_event(feed.store, parked, meta), Duplicate)

@@ -3,6 +3,7 @@ levels priced the same way; the optimum of each level is that of the whole LP.""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,18 @@ def _lp_optima(result: Result) -> list[float]:
 
 def _restricted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(solve_module, "RESTRICTED_ABOVE_COLUMNS", 0)
+
+
+def _lp_solution(monkeypatch: pytest.MonkeyPatch, model: PlanningModel) -> Result:
+    """Solve, keeping the last level's LP solution (no rounding, no greedy comparison)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(solve_module, "_make_integral", lambda result: None)
+        patch.setattr(solve_module, "_keep_greedy_if_better", lambda result, greedy: None)
+        return solve(model, ROUND)
+
+
+def _level_values(model: PlanningModel, x: Any) -> list[float]:
+    return [float(model.objective(k, True) @ x) + model.objective_offsets[k] for k in range(3)]
 
 
 def _checked(snap: Snapshot, result: Result) -> None:
@@ -154,3 +167,108 @@ def test_a_growth_round_that_fails_leaves_the_last_optimum_and_holds_the_new_col
     assert second.status is SolverStatus.FEASIBLE and second.bound is None
     assert result.levels[0].bound == pytest.approx(whole.levels[0].bound, rel=1e-9)
     _checked(snap, result)
+
+
+def test_columns_added_for_a_failed_round_stay_at_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    _restricted(monkeypatch)
+    model = build_model(generate("small", 1))
+    real_run, real_grow = solve_module._run, solve_module._grow_proto
+    grown: list[Any] = []
+    calls: list[bool] = []
+
+    def grow(proto: Any, m: PlanningModel, columns: Any, new: Any) -> None:
+        grown.append(new.copy())
+        real_grow(proto, m, columns, new)
+
+    def run(proto: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(any(c < model.n_flows for c in proto.objective.linear_coefficients.ids))
+        if calls[-1] and calls.count(True) == 2:  # level 2's first growth round fails
+            return solve_module._Raw(SolverStatus.TIME_LIMIT, "cut", None, None, None, 0.0)
+        return real_run(proto, *args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "_grow_proto", grow)
+    monkeypatch.setattr(solve_module, "_run", run)
+    result = _lp_solution(monkeypatch, model)
+
+    assert result.x is not None and grown
+    assert result.x[grown[-1]].max() == 0.0
+
+
+def test_a_later_level_never_gives_back_an_earlier_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    for seed in (2, 6):
+        model = build_model(generate("small", seed))
+        whole = _lp_solution(monkeypatch, model)
+        _restricted(monkeypatch)
+        real_run = solve_module._run
+        rejected: list[int] = []
+
+        def run(
+            proto: Any,
+            backend: str,
+            *args: Any,
+            rejected: list[int] = rejected,
+            real_run: Any = real_run,
+            **kwargs: Any,
+        ) -> Any:
+            basis = args[-1] if len(args) >= 6 else kwargs.get("basis")
+            if basis is not None and not rejected:  # the first carried-over basis is refused
+                rejected.append(1)
+                return solve_module._Raw(SolverStatus.ERROR, "bad basis", None, None, None, 0.0)
+            return real_run(proto, backend, *args, **kwargs)
+
+        monkeypatch.setattr(solve_module, "_run", run)
+        restricted = _lp_solution(monkeypatch, build_model(generate("small", seed)))
+        monkeypatch.undo()
+
+        assert rejected and whole.x is not None and restricted.x is not None
+        assert _level_values(model, restricted.x) == pytest.approx(
+            _level_values(model, whole.x), rel=1e-6
+        )
+        assert restricted.levels[1].bound is not None  # priced to the end, proven
+
+
+def test_left_out_columns_carry_no_reduced_cost_when_pricing_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _restricted(monkeypatch)
+    monkeypatch.setattr(solve_module, "_PRICING_SHARE", 0.0)
+    real = solve_module._column_generation
+    seen: list[Any] = []
+
+    def keep(*args: Any) -> Any:
+        seen.append(real(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(solve_module, "_column_generation", keep)
+    model = build_model(generate("small", 4))
+
+    result = solve(model, ROUND)
+
+    assert "stopped at its time budget" in result.message
+    restricted, reduced = seen[0], result.reduced_costs
+    assert reduced is not None
+    left_out = ~restricted.columns
+    assert (restricted.reduced_costs[left_out] < -1e-7).any()  # they would price out...
+    assert (reduced[left_out] == 0.0).all()  # ...but are not in the LP the duals come from
+
+
+def test_level_one_solved_at_the_deadline_still_gives_a_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _restricted(monkeypatch)
+    real = solve_module._column_generation
+
+    def slow(model: PlanningModel, settings: SolverSettings, deadline: float, *rest: Any) -> Any:
+        out = real(model, settings, deadline, *rest)
+        while time.perf_counter() < deadline:  # as if its LP took the whole budget
+            time.sleep(0.01)
+        return out
+
+    monkeypatch.setattr(solve_module, "_column_generation", slow)
+    model = build_model(generate("small", 1))
+
+    result = solve(model, SolverSettings(integrality="round", time_limit_seconds=0.3))
+
+    assert result.x is not None and result.levels
+    assert result.levels[0].name == "weighted_shortfall" and result.levels[0].value > 0
+    assert "before level 1" not in result.message

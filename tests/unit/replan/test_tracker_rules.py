@@ -7,6 +7,7 @@ import pytest
 
 from ampc.contract import events as ev
 from ampc.contract.envelope import encode
+from ampc.ledger import state as ledger_state
 from ampc.replan.plans_topic import RawPlan
 from ampc.replan.snapshots import planning_input
 from ampc.tracker.rules import Thresholds, evaluate, evaluate_record
@@ -126,3 +127,23 @@ def test_the_child_process_judges_a_plan_record_as_the_rules_judge_the_plan() ->
     assert findings and findings == evaluate(plan, states, THRESHOLDS)
     unreadable = RawPlan(value=b"not a plan", headers=record.headers, version=plan.version)
     assert evaluate_record(unreadable, states, THRESHOLDS) == []
+
+
+def test_weeks_the_ledger_may_have_dropped_are_not_counted_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events = [*world(), ("CZ", demand_event("D-1", 12_000, due=7, priority="HIGH"))]
+    _, plan = replan(events, None)
+    planned = {
+        a.production_week: a.quantity
+        for a in plan.allocations
+        if a.source_id == "CZ-L1" and a.product == "155-HE"
+    }
+    assert planned.get(week(0)) and planned.get(week(1))
+    # week 0 far behind, week 1 on plan
+    states = fold([*events, report(0, 100), report(1, planned[week(1)], "R-2")])
+    assert kinds(evaluate(plan, states, THRESHOLDS)) == [ev.AlertKind.PLANT_BEHIND_PLAN]
+
+    # a ledger that keeps no weeks before the newest report may have dropped week 0
+    monkeypatch.setattr(ledger_state, "PRODUCTION_KEPT_WEEKS", 0)
+    assert evaluate(plan, states, THRESHOLDS) == []
