@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from concurrent.futures.process import BrokenProcessPool
 
@@ -116,3 +118,43 @@ async def test_close_ends_a_running_job_and_starts_no_spare() -> None:
     pool.restart()  # e.g. a deactivation after the service closed its solver
     pool.start_spare()
     assert pool.spare_ready is None
+
+
+_SERVICE = """
+import asyncio, os, sys, time
+from ampc.platform.children import ChildPool
+
+async def main() -> None:
+    pool = ChildPool(spare=os.getpid)
+    pool.start_spare()
+    child = await pool.run(60.0, os.getpid)
+    spare = await asyncio.wrap_future(pool.spare_ready)
+    print(child, spare, flush=True)
+    time.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] in "ZX"  # a zombie has ended
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_children_end_when_their_service_is_killed() -> None:
+    service = subprocess.Popen([sys.executable, "-c", _SERVICE], stdout=subprocess.PIPE, text=True)
+    try:
+        assert service.stdout is not None
+        children = [int(pid) for pid in service.stdout.readline().split()]
+        assert len(children) == 2 and not any(_gone(pid) for pid in children)
+    finally:
+        service.kill()  # SIGKILL: the service can clean nothing up
+        service.wait()
+    deadline = time.monotonic() + 15
+    while not all(_gone(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(pid) for pid in children)

@@ -14,6 +14,8 @@ import concurrent.futures
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,8 +30,30 @@ class ChildRestarted(Exception):
     """The job was dropped because the child process was restarted under it."""
 
 
-def _lower_priority() -> None:
+ORPHAN_CHECK_S = 1.0
+"""How often a child checks that the service that started it is still its parent."""
+EXIT_ORPHANED = 75
+"""Exit status of a child whose service died under it."""
+
+
+def _start_child(service_pid: int) -> None:
+    """Set up a new child: lower its priority, and end it once the service is gone.
+
+    A service killed with SIGKILL cannot stop its children, and a spawned child does not die
+    with its parent: it would keep the solver's memory for good. A thread (the solver releases
+    the GIL) sees the child re-parented and exits; a parent-death signal would not do, since
+    Linux sends it when the thread that started the child ends, not the process.
+    """
     os.nice(CHILD_NICENESS)
+    threading.Thread(
+        target=_exit_when_orphaned, args=(service_pid,), name="ampc-orphan-watch", daemon=True
+    ).start()
+
+
+def _exit_when_orphaned(service_pid: int) -> None:
+    while os.getppid() == service_pid:
+        time.sleep(ORPHAN_CHECK_S)
+    os._exit(EXIT_ORPHANED)
 
 
 class ChildPool:
@@ -54,7 +78,8 @@ class ChildPool:
         return concurrent.futures.ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_lower_priority,
+            initializer=_start_child,
+            initargs=(os.getpid(),),
         )
 
     @property
