@@ -597,47 +597,22 @@ def _column_generation(
     model: PlanningModel,
     settings: SolverSettings,
     deadline: float,
-    backend: str,
     seed: FloatArray | None,
-) -> _Restricted | None:
-    """Solve the first level over a growing set of columns until none prices out or the
-    pricing share of the time budget is spent. None when the first restricted LP has no
-    solution (the caller then solves the whole LP)."""
-    started = time.perf_counter()
-    stop_pricing = started + (deadline - started) * _PRICING_SHARE
-    objective = model.objective(0, True)
+) -> tuple[_Restricted, model_pb2.ModelProto] | None:
+    """Solve the first level over a growing set of columns (``_solve_priced_level``, every
+    left-out column a candidate) until none prices out or the pricing share of the time
+    budget is spent; the result and the restricted proto, for the later levels. None when
+    the first restricted LP has no solution (the caller then solves the whole LP)."""
     chosen = _seed_columns(model, seed)
-    previous: _Restricted | None = None
-    while True:
-        proto = build_proto(model, np.zeros(model.n_cols, bool), relaxed_lots=True, columns=chosen)
-        _set_objective(proto, objective, model.objective_offsets[0], chosen)
-        # the first restricted LP may use the whole budget; a later one only what is left of
-        # the pricing share (if it runs over, the last one solved stands)
-        until = deadline if previous is None else stop_pricing
-        raw = _run(
-            proto,
-            backend,
-            settings,
-            until - time.perf_counter(),
-            None,
-            model.n_cols,
-            model.n_rows,
-        )
-        if raw.x is None or raw.duals is None or raw.status is not SolverStatus.OPTIMAL:
-            if previous is not None:
-                previous.raw.seconds = time.perf_counter() - started
-            return previous
-        reduced = _lp_reduced_costs(model, objective, raw.duals)
-        cap = max(1, int(_GROWTH_PER_ROUND * chosen.sum()))
-        more = _most_negative(model, reduced, chosen, cap)
-        left = int(np.count_nonzero(~chosen & (reduced < -_CS_TOLERANCE)))
-        rounds = 1 if previous is None else previous.rounds + 1
-        current = _Restricted(chosen.copy(), raw, reduced, more.size == 0, rounds, left)
-        if more.size == 0 or time.perf_counter() >= stop_pricing:
-            raw.seconds = time.perf_counter() - started
-            return current
-        previous = current
-        chosen[more] = True
+    proto = build_proto(model, np.zeros(model.n_cols, bool), relaxed_lots=True, columns=chosen)
+    priced = _solve_priced_level(proto, model, 0, chosen, ~chosen, settings, deadline, None, None)
+    raw = priced.raw
+    if raw.x is None or raw.duals is None or raw.status is not SolverStatus.OPTIMAL:
+        return None
+    restricted = _Restricted(
+        chosen, raw, priced.reduced, priced.improving == 0, priced.rounds, priced.improving
+    )
+    return restricted, proto
 
 
 def _integrality(model: PlanningModel, settings: SolverSettings) -> tuple[np.ndarray, bool]:
@@ -675,6 +650,19 @@ def _grow_proto(
     proto.CopyFrom(grown)
 
 
+@dataclass
+class _Priced:
+    """A level solved over restricted columns, grown by pricing."""
+
+    raw: _Raw
+    """The last restricted LP solved (its ``seconds``: the level's, pricing included)."""
+    improving: int
+    """Left-out candidate columns that still price out (0: the whole LP's optimum)."""
+    reduced: FloatArray
+    """Reduced costs of every LP-view column at its duals."""
+    rounds: int
+
+
 def _solve_priced_level(
     proto: model_pb2.ModelProto,
     model: PlanningModel,
@@ -685,16 +673,15 @@ def _solve_priced_level(
     deadline: float,
     start_from: FloatArray | None,
     basis: solution_pb2.BasisProto | None,
-) -> tuple[_Raw, int, FloatArray]:
-    """Solve a later level over the restricted columns, adding left-out columns still on the
-    earlier levels' optimal face (``on_face``, updated) that price out, until none does or
-    the budget left for pricing is spent. Returns the last solve, how many columns still
-    price out, and the reduced costs at its duals."""
+) -> _Priced:
+    """Solve a level over the restricted columns of ``proto``, adding left-out candidate
+    columns (``on_face``, updated: for a later level, those still on the earlier levels'
+    optimal faces) that price out, until none does or the budget left for pricing is spent.
+    A growth round that fails leaves the last optimum, with the columns it added at zero."""
     obj, off = model.objective(level, True), model.objective_offsets[level]
     started = time.perf_counter()
     stop_pricing = started + (deadline - started) * _PRICING_SHARE
-    seconds = 0.0
-    last: tuple[_Raw, int, FloatArray] | None = None
+    last: _Priced | None = None
     new = np.zeros(0, np.int64)
     while True:
         _set_objective(proto, obj, off, columns)
@@ -711,29 +698,30 @@ def _solve_priced_level(
             model.n_rows,
             basis,
         )
-        seconds += raw.seconds
-        raw.seconds = seconds
         if raw.x is None and basis is not None and raw.status is SolverStatus.ERROR:
             basis = None  # a carried-over basis the solver rejects is no reason to fail
             continue
         if raw.x is None or raw.duals is None or raw.status is not SolverStatus.OPTIMAL:
             if last is None:
-                return raw, 0, np.zeros(model.n_cols)
-            # the last optimum stands; the columns added after it stay at zero, since the
-            # later levels must not use columns this level's optimum has not priced
+                raw.seconds = time.perf_counter() - started
+                return _Priced(raw, 0, np.zeros(model.n_cols), 0)
+            # the columns added after the last optimum are left out again (held at zero in
+            # the proto): the later levels must not use columns it has not priced
             _hold_at_zero(proto, new)
-            last[0].seconds = seconds
+            columns[new], on_face[new] = False, True
+            last.raw.seconds = time.perf_counter() - started
             return last
         reduced = _lp_reduced_costs(model, obj, raw.duals)
         candidates = np.where(on_face, reduced, 0.0)
         improving = int(np.count_nonzero(candidates < -_CS_TOLERANCE))
-        last = (raw, improving, reduced)
-        if improving == 0 or time.perf_counter() >= stop_pricing:
-            return last
-        new = _most_negative(
-            model, candidates, columns, max(1, int(_GROWTH_PER_ROUND * columns.sum()))
-        )
-        if new.size == 0:  # only columns that are not flows price out: nothing to add
+        last = _Priced(raw, improving, reduced, 1 if last is None else last.rounds + 1)
+        new = np.zeros(0, np.int64)
+        if improving and time.perf_counter() < stop_pricing:
+            new = _most_negative(
+                model, candidates, columns, max(1, int(_GROWTH_PER_ROUND * columns.sum()))
+            )
+        if new.size == 0:  # converged, out of pricing time, or only non-flows price out
+            raw.seconds = time.perf_counter() - started
             return last
         on_face[new] = False
         _grow_proto(proto, model, columns, new)
@@ -823,9 +811,10 @@ def _solve_levels(
             raw = restricted.raw
         elif restricted is not None and proven:
             assert columns is not None
-            raw, improving, level_reduced = _solve_priced_level(
+            priced_level = _solve_priced_level(
                 proto, model, k, columns, on_face, settings, deadline, start_from, basis
             )
+            raw, improving = priced_level.raw, priced_level.improving
         else:
             raw = _run(
                 proto,
@@ -892,7 +881,7 @@ def _solve_levels(
                 # priced like level 1, within what is left of the budget: a left-out column
                 # that would still improve this level leaves its optimum unproven
                 proven = improving == 0
-                on_face &= level_reduced <= _CS_TOLERANCE
+                on_face &= priced_level.reduced <= _CS_TOLERANCE
                 if improving:
                     unproven.append(
                         f"level {k + 1} stopped pricing: {improving:,} left-out columns would "
@@ -1022,8 +1011,8 @@ def _solve_restricted(
         ids = np.asarray(basis.variable_status.ids, np.int64)
         basic = ids[np.asarray(basis.variable_status.values) == _BASIC]
         seed[basic[basic < model.n_flows]] = 1.0
-    restricted = _column_generation(model, settings, deadline, "highs", seed)
-    if restricted is None:
+    generated = _column_generation(model, settings, deadline, seed)
+    if generated is None:
         whole = _solve_levels(
             model,
             build_proto(model, np.zeros(model.n_cols, bool), relaxed_lots=True),
@@ -1036,9 +1025,7 @@ def _solve_restricted(
             True,
         )
         return whole, greedy_x
-    proto = build_proto(
-        model, np.zeros(model.n_cols, bool), relaxed_lots=True, columns=restricted.columns
-    )
+    restricted, proto = generated
     levels = _solve_levels(
         model, proto, settings, deadline, hint, True, None, "highs", True, restricted
     )

@@ -245,7 +245,7 @@ def test_left_out_columns_carry_no_reduced_cost_when_pricing_stopped(
     result = solve(model, ROUND)
 
     assert "stopped at its time budget" in result.message
-    restricted, reduced = seen[0], result.reduced_costs
+    (restricted, _proto), reduced = seen[0], result.reduced_costs
     assert reduced is not None
     left_out = ~restricted.columns
     assert (restricted.reduced_costs[left_out] < -1e-7).any()  # they would price out...
