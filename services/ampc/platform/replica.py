@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ampc.platform.fetching import gather_while_busy, gathering
+from ampc.platform.topics import partition_key
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +125,7 @@ class CompactedReplica(Generic[V]):
 
     def offsets(self) -> dict[str, int]:
         """`"topic:partition" -> next offset` this replica reflects (for reproducible plans)."""
-        return {
-            f"{tp.topic}:{tp.partition}": offset for tp, offset in sorted(self.positions.items())
-        }
+        return {partition_key(tp): offset for tp, offset in sorted(self.positions.items())}
 
 
 class ReadYourWritesMap(MutableMapping[str, str]):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -389,3 +390,9 @@ async def _await_visible(admin: AIOKafkaAdminClient, names: list[str]) -> None:
         if not names or set(names) <= set(await admin.list_topics()):
             return
         await asyncio.sleep(0.1)
+
+
+def partition_key(tp: TopicPartition) -> str:
+    """`"topic:partition"`: how a plan's input offsets and a replica's positions name a
+    partition."""
+    return f"{tp.topic}:{tp.partition}"

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ampc.contract.events import PlanPublished
 from ampc.ledger.state import EntityKind
-from ampc.platform.topics import TopicRegistry
+from ampc.platform.topics import TopicRegistry, partition_key
 from ampc.replan.plans_topic import PlanFollower
 from ampc.replan.triggers import requested
 from ampc.settings import Settings
@@ -32,7 +32,7 @@ async def state_end_offsets(settings: Settings) -> dict[str, int]:
         ends = await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
-    return {f"{tp.topic}:{tp.partition}": offset for tp, offset in ends.items()}
+    return {partition_key(tp): offset for tp, offset in ends.items()}
 
 
 async def request_plan(
@@ -75,8 +75,7 @@ async def trigger_end_offset(settings: Settings) -> int:
 
 def triggers_covered(settings: Settings, plan: PlanPublished) -> int:
     """The trigger offset a plan says it covers (every trigger below it is planned)."""
-    tp = trigger_partition(settings)
-    return plan.input_offsets.get(f"{tp.topic}:{tp.partition}", 0)
+    return plan.input_offsets.get(partition_key(trigger_partition(settings)), 0)
 
 
 async def wait_until_settled(settings: Settings, timeout_s: float) -> PlanPublished:

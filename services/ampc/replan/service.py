@@ -51,7 +51,7 @@ from ampc.platform import plain_service
 from ampc.platform.metrics import LOOP_STALL
 from ampc.platform.plain_service import run_until_stopped, start_http, stop_on_signals
 from ampc.platform.stalls import StallWatch
-from ampc.platform.topics import TopicRegistry
+from ampc.platform.topics import TopicRegistry, partition_key
 from ampc.replan import metrics
 from ampc.replan.jobs import SOURCE, ReplanJob, ReplanOutcome, SnapshotInvalid, WhatIfJob
 from ampc.replan.plans_topic import PLAN_BYTES, RawPlan, latest_plan_record
@@ -202,7 +202,7 @@ class OptimizerService:
                 batches = await consumer.getmany(timeout_ms=500, max_records=1000)
                 sends = []
                 for tp, records in batches.items():
-                    source = f"{tp.topic}:{tp.partition}"
+                    source = partition_key(tp)
                     for record in records:
                         trigger = self._trigger_of(record, source)
                         if trigger is None:
@@ -302,7 +302,7 @@ class OptimizerService:
         committed = await self.planner_consumer.committed(tp) or 0
         recorded = 0
         if self.plan is not None and self.plan.head is not None:
-            recorded = self.plan.head.input_offsets.get(f"{tp.topic}:{tp.partition}", 0)
+            recorded = self.plan.head.input_offsets.get(partition_key(tp), 0)
         self.resume_offset = max(committed, recorded)
         self.planner_consumer.seek(tp, self.resume_offset)
         self.coalescer.take()
@@ -412,7 +412,7 @@ class OptimizerService:
                 "trigger": describe(batch),
                 "input_reference": {"state_offsets": offsets, "trigger_offset": covered},
             },
-            input_offsets={**offsets, _tp_key(self.triggers_tp): covered},
+            input_offsets={**offsets, partition_key(self.triggers_tp): covered},
             plans_topic=self.registry.plans,
             order_topics=self._order_topics(),
         )
@@ -559,7 +559,7 @@ class OptimizerService:
             offsets = await admin.list_consumer_group_offsets(group)
         except KafkaError:
             return {}
-        return {_tp_key(tp): meta.offset for tp, meta in offsets.items()}
+        return {partition_key(tp): meta.offset for tp, meta in offsets.items()}
 
     async def _replica_reaches(self, positions: dict[str, int], deadline: float) -> None:
         """Wait (until `deadline`) for the replica to have read up to these positions."""
@@ -733,10 +733,6 @@ def _settle() -> None:
     heads are plain trees."""
     gc.collect()
     gc.freeze()
-
-
-def _tp_key(tp: TopicPartition) -> str:
-    return f"{tp.topic}:{tp.partition}"
 
 
 def _optimizer_failed(version: int, message: str) -> AlertRaised:
