@@ -75,6 +75,7 @@ async def test_metrics_follow_prometheus_rules(
                 'ampc_events_rejected_total{party="PL",reason="MISSING_HEADER",'
                 'service="gateway"} 1.0',
                 "ampc_event_processing_seconds_bucket",
+                'ampc_gc_pause_seconds_count{generation="0",service="gateway"}',
             ],
         ),
         (
@@ -82,6 +83,7 @@ async def test_metrics_follow_prometheus_rules(
             [
                 f'ampc_events_in_total{{party="CZ",service="ledger",{SUBMITTED}}} 1.0',
                 f'ampc_events_out_total{{destination="state",service="ledger",{SUBMITTED}}} 1.0',
+                'ampc_gc_pause_seconds_count{generation="0",service="ledger"}',
             ],
         ),
     ]:
@@ -112,6 +114,7 @@ async def test_optimizer_and_tracker_metrics_follow_prometheus_rules(
         "ampc_optimizer_active 1.0",
         'ampc_optimizer_solve_seconds_bucket{le="0.05",level="1"}',
         'ampc_event_loop_max_stall_seconds{service="optimizer"}',
+        'ampc_gc_pause_seconds_count{generation="0",service="optimizer"}',
     ]:
         assert line in optimizer, f"{line} not in the optimizer's metrics"
     assert promtool_findings(tool, optimizer) == ""

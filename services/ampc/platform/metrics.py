@@ -39,6 +39,12 @@ LOOP_STALL = Gauge(
     "Longest time the service's event loop was late since start (where it was is logged).",
     ["service"],
 )
+GC_PAUSE = Histogram(
+    "ampc_gc_pause_seconds",
+    "Garbage collections, by generation: how long each held every thread of the service.",
+    ["service", "generation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 CONSUMER_LAG = Gauge(
     "ampc_consumer_lag_records",
     "Records not yet processed (high watermark minus position), per consumed topic.",

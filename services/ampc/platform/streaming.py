@@ -25,8 +25,8 @@ from ampc.contract.envelope import ContractViolation
 from ampc.contract.events import RejectionCode
 from ampc.platform.deadletter import SourceRecord, dead_letter, source_record
 from ampc.platform.fetching import FetchGather, gather_while_busy, gathering
-from ampc.platform.metrics import EVENTS_REJECTED, LOOP_STALL
-from ampc.platform.stalls import StallWatch
+from ampc.platform.metrics import EVENTS_REJECTED
+from ampc.platform.stalls import StallWatch, settle_heap
 from ampc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class ServiceApp(faust.App):
                 # mode stops the worker on an exception here without saying why; say it.
                 log.exception("start-up of %s failed in %s", self.conf.id, hook)
                 raise
+        settle_heap()
 
     async def on_stop(self) -> None:
         for hook in self.shutdown_hooks:
@@ -136,7 +137,7 @@ def create_app(
         logging_config=None,
     )
     app.fetch_gather = gathering(settings.fetch_gather_ms)
-    watch = StallWatch(LOOP_STALL.labels(service))
+    watch = StallWatch.for_service(service)
 
     @app.task  # type: ignore[untyped-decorator]
     async def watch_the_loop() -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import gc
 import logging
 import time
 from collections.abc import Sequence
@@ -48,9 +47,8 @@ from ampc.ledger.state import DemandState, EntityKind
 from ampc.optimizer.plan import SolverSettings
 from ampc.optimizer.whatif import ChangeSet
 from ampc.platform import plain_service
-from ampc.platform.metrics import LOOP_STALL
 from ampc.platform.plain_service import run_until_stopped, start_http, stop_on_signals
-from ampc.platform.stalls import StallWatch
+from ampc.platform.stalls import StallWatch, settle_heap
 from ampc.platform.topics import TopicRegistry, partition_key
 from ampc.replan import metrics
 from ampc.replan.jobs import SOURCE, ReplanJob, ReplanOutcome, SnapshotInvalid, WhatIfJob
@@ -154,11 +152,9 @@ class OptimizerService:
             await self.replica.ready.wait()
             await self.solver.warm_up()
             self.ready = True
-            _settle()
+            settle_heap()
             tasks = [
-                asyncio.create_task(
-                    StallWatch(LOOP_STALL.labels("optimizer")).run(), name="loop-watch"
-                ),
+                asyncio.create_task(StallWatch.for_service("optimizer").run(), name="loop-watch"),
                 asyncio.create_task(self._route(), name="router"),
                 asyncio.create_task(self._read_triggers(), name="trigger-reader"),
                 asyncio.create_task(self._plan_loop(), name="planner"),
@@ -465,7 +461,7 @@ class OptimizerService:
         self.resume_offset = covered
         self._record_metrics(head, outcome, triggers)
         del outcome
-        _settle()
+        settle_heap()
         if self.planner_consumer is not None:
             with contextlib.suppress(KafkaError):
                 await self.planner_consumer.commit({self.triggers_tp: covered})
@@ -723,16 +719,6 @@ class OptimizerService:
                 {"error": "bad what-if request", "detail": str(error)}, status=400
             )
         return web.Response(body=body, content_type="application/json")
-
-
-def _settle() -> None:
-    """Take what lives now (the replica's states, the plan's head) out of the garbage
-    collector's scans: a full collection walks every tracked object with every thread held,
-    and on large the replica is most of them. Frozen objects are still freed when their last
-    reference goes; only reference cycles among them would outlive a freeze, and states and
-    heads are plain trees."""
-    gc.collect()
-    gc.freeze()
 
 
 def _optimizer_failed(version: int, message: str) -> AlertRaised:
