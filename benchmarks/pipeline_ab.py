@@ -245,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
             "events": args.events,
             "rate": args.rate,
             "latency_seconds": args.latency_seconds,
+            # since 2026-11-30; files without these ran the first value first in every pair
+            "warm_up_run_dropped": True,
+            "order": "reversed in every other pair",
         },
         "by_value": by_value,
         "runs": [asdict(r) for r in runs],

@@ -41,7 +41,9 @@ LOOP_STALL = Gauge(
 )
 GC_PAUSE = Histogram(
     "ampc_gc_pause_seconds",
-    "Garbage collections, by generation: how long each held every thread of the service.",
+    "Garbage collections, by generation: how long each held every thread of the service "
+    "(generation 2 includes the deliberate ones after start-up and, in the optimizer, after "
+    "each plan).",
     ["service", "generation"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )

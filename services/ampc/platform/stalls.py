@@ -28,15 +28,18 @@ log = logging.getLogger(__name__)
 
 
 def settle_heap() -> None:
-    """Take every object alive now out of the garbage collector's scans (after a collection).
+    """Collect, then take every object alive now out of the garbage collector's scans.
 
     A full collection walks every tracked object with every thread held. What a service holds
     after start-up (its modules, classes, faust's and aiokafka's machinery; the optimizer's
     replica) is most of them and lives as long as the process: in the ledger, 120,000 objects
     made each full collection 70 to 150 ms, frozen 35 to 45 ms (pipeline benchmark's mix,
-    2026-11-30). Frozen objects are still freed when their last reference goes; only reference
-    cycles among them outlive a freeze.
+    2026-11-30). Frozen objects are still freed when their last reference goes, but a
+    reference cycle among them is not, so each call first unfreezes what an earlier call froze:
+    a cycle frozen by one call is collected by the next (the optimizer calls this after every
+    plan).
     """
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
 
@@ -66,13 +69,22 @@ class StallWatch:
         """A watch reporting to the service's `ampc_event_loop_max_stall_seconds` and
         `ampc_gc_pause_seconds`."""
 
+        # Made here, not in the callback: `labels` takes a lock that a collection may interrupt
+        # the same thread holding (a scrape copies the children under it), a deadlock.
+        pauses = [GC_PAUSE.labels(service, str(generation)) for generation in range(3)]
+
         def gc_pause(generation: int, seconds: float) -> None:
-            GC_PAUSE.labels(service, str(generation)).observe(seconds)
+            pauses[generation].observe(seconds)
 
         return cls(LOOP_STALL.labels(service), gc_pause=gc_pause)
 
-    async def run(self) -> None:
+    async def run(self, settle_heap_first: bool = False) -> None:
+        """Watch until cancelled; `settle_heap_first`: settle the heap once watching (a
+        service's start-up is done by the time it runs its tasks), so that collection is
+        measured too."""
         gc.callbacks.append(self._on_gc)
+        if settle_heap_first:
+            settle_heap()
         loop_thread = threading.get_ident()
         watchdog = threading.Thread(
             target=self._watch, args=(loop_thread,), name="stall-watch", daemon=True

@@ -26,7 +26,7 @@ from ampc.contract.events import RejectionCode
 from ampc.platform.deadletter import SourceRecord, dead_letter, source_record
 from ampc.platform.fetching import FetchGather, gather_while_busy, gathering
 from ampc.platform.metrics import EVENTS_REJECTED
-from ampc.platform.stalls import StallWatch, settle_heap
+from ampc.platform.stalls import StallWatch
 from ampc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,6 @@ class ServiceApp(faust.App):
                 # mode stops the worker on an exception here without saying why; say it.
                 log.exception("start-up of %s failed in %s", self.conf.id, hook)
                 raise
-        settle_heap()
 
     async def on_stop(self) -> None:
         for hook in self.shutdown_hooks:
@@ -141,7 +140,8 @@ def create_app(
 
     @app.task  # type: ignore[untyped-decorator]
     async def watch_the_loop() -> None:
-        await watch.run()
+        # app tasks start once the tables are recovered: what lives then lives for good
+        await watch.run(settle_heap_first=True)
 
     return app
 

@@ -152,9 +152,11 @@ class OptimizerService:
             await self.replica.ready.wait()
             await self.solver.warm_up()
             self.ready = True
-            settle_heap()
             tasks = [
-                asyncio.create_task(StallWatch.for_service("optimizer").run(), name="loop-watch"),
+                asyncio.create_task(
+                    StallWatch.for_service("optimizer").run(settle_heap_first=True),
+                    name="loop-watch",
+                ),
                 asyncio.create_task(self._route(), name="router"),
                 asyncio.create_task(self._read_triggers(), name="trigger-reader"),
                 asyncio.create_task(self._plan_loop(), name="planner"),

@@ -23,7 +23,7 @@ from ampc.platform import plain_service
 from ampc.platform.children import ChildPool
 from ampc.platform.plain_service import run_until_stopped, start_http, stop_on_signals
 from ampc.platform.ranges import read_ranges
-from ampc.platform.stalls import StallWatch, settle_heap
+from ampc.platform.stalls import StallWatch
 from ampc.platform.topics import TopicRegistry
 from ampc.replan.metrics import ALERTS
 from ampc.replan.plans_topic import RawPlan, RawPlanFollower
@@ -106,9 +106,9 @@ class TrackerService:
             await self.replica.start()
             await self.replica.ready.wait()
             await self.follower.start()
-            settle_heap()
+            watch = StallWatch.for_service(SERVICE)
             tasks = [
-                asyncio.create_task(StallWatch.for_service(SERVICE).run(), name="watch"),
+                asyncio.create_task(watch.run(settle_heap_first=True), name="watch"),
                 asyncio.create_task(self._watch_state(), name="state-watch"),
                 asyncio.create_task(self._judge(producer), name="judge"),
             ]
