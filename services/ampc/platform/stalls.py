@@ -27,7 +27,7 @@ from ampc.platform.metrics import GC_PAUSE, LOOP_STALL
 log = logging.getLogger(__name__)
 
 
-def settle_heap() -> None:
+def settle_heap(*, release_frozen: bool = True) -> None:
     """Collect, then take every object alive now out of the garbage collector's scans.
 
     A full collection walks every tracked object with every thread held. What a service holds
@@ -35,11 +35,13 @@ def settle_heap() -> None:
     replica) is most of them and lives as long as the process: in the ledger, 120,000 objects
     made each full collection 70 to 150 ms, frozen 35 to 45 ms (pipeline benchmark's mix,
     2026-11-30). Frozen objects are still freed when their last reference goes, but a
-    reference cycle among them is not, so each call first unfreezes what an earlier call froze:
-    a cycle frozen by one call is collected by the next (the optimizer calls this after every
-    plan).
+    reference cycle among them is not. `release_frozen` first unfreezes what earlier calls
+    froze, so that such cycles, dead since, are collected; that makes this collection a full
+    one over everything (about 70 ms per 100,000 objects here), so a caller that settles often
+    (the optimizer, after every plan) releases only now and then.
     """
-    gc.unfreeze()
+    if release_frozen:
+        gc.unfreeze()
     gc.collect()
     gc.freeze()
 

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -463,7 +463,9 @@ class OptimizerService:
         self.resume_offset = covered
         self._record_metrics(head, outcome, triggers)
         del outcome
-        settle_heap()
+        # what lives now (the replica's states, the plan's head) out of the collector's scans;
+        # a full release every so many plans collects cycles frozen by earlier settles
+        settle_heap(release_frozen=version % FULL_SETTLE_EVERY_PLANS == 0)
         if self.planner_consumer is not None:
             with contextlib.suppress(KafkaError):
                 await self.planner_consumer.commit({self.triggers_tp: covered})
@@ -721,6 +723,11 @@ class OptimizerService:
                 {"error": "bad what-if request", "detail": str(error)}, status=400
             )
         return web.Response(body=body, content_type="application/json")
+
+
+FULL_SETTLE_EVERY_PLANS: Final = 50
+"""How often (in plans) the optimizer's heap settling also releases what it froze before: a
+full collection over the replica, a loop stall of tens of milliseconds or more on large."""
 
 
 def _optimizer_failed(version: int, message: str) -> AlertRaised:
