@@ -431,6 +431,26 @@ def _run(
     n_rows: int,
     basis: solution_pb2.BasisProto | None = None,
 ) -> _Raw:
+    """One solve of ``proto``, from ``basis`` if given; a carried-over basis the solver
+    rejects is no reason to fail, so the solve is then run again cold in the time left."""
+    raw = _solve_once(proto, backend, settings, time_limit, hint, n_cols, n_rows, basis)
+    if raw.x is None and basis is not None and raw.status is SolverStatus.ERROR:
+        cold = _solve_once(proto, backend, settings, time_limit - raw.seconds, hint, n_cols, n_rows)
+        cold.seconds += raw.seconds
+        return cold
+    return raw
+
+
+def _solve_once(
+    proto: model_pb2.ModelProto,
+    backend: str,
+    settings: SolverSettings,
+    time_limit: float,
+    hint: FloatArray | None,
+    n_cols: int,
+    n_rows: int,
+    basis: solution_pb2.BasisProto | None = None,
+) -> _Raw:
     params = parameters_pb2.SolveParametersProto()
     params.time_limit.FromTimedelta(timedelta(seconds=max(time_limit, 0.01)))
     if backend in ("scip", "cpsat"):  # HiGHS and Glop take no thread count through MathOpt
@@ -724,9 +744,6 @@ def _solve_priced_level(
             model.n_rows,
             basis,
         )
-        if raw.x is None and basis is not None and raw.status is SolverStatus.ERROR:
-            basis = None  # a carried-over basis the solver rejects is no reason to fail
-            continue
         if raw.x is None or raw.duals is None or raw.status is not SolverStatus.OPTIMAL:
             if last is None:
                 raw.seconds = time.perf_counter() - started
@@ -832,7 +849,6 @@ def _solve_levels(
         _set_objective(proto, obj, off, columns)
         start_from = out.x if out.x is not None else hint
         improving = 0
-        priced = restricted is not None and (k == 0 or proven)
         if k == 0 and restricted is not None:
             raw = restricted.raw
         elif restricted is not None and proven:
@@ -851,17 +867,6 @@ def _solve_levels(
                 model.n_cols,
                 model.n_rows,
                 basis,
-            )
-        if raw.x is None and basis is not None and raw.status is SolverStatus.ERROR and not priced:
-            # a carried-over basis the solver rejects is no reason to fail: go cold
-            raw = _run(
-                proto,
-                backend,
-                settings,
-                deadline - time.perf_counter(),
-                start_from,
-                model.n_cols,
-                model.n_rows,
             )
         if raw.x is not None and relaxed_lots:
             model.fill_relaxed_lots(raw.x)

@@ -199,7 +199,7 @@ def test_a_later_level_never_gives_back_an_earlier_one(monkeypatch: pytest.Monke
         model = build_model(generate("small", seed))
         whole = _lp_solution(monkeypatch, model)
         _restricted(monkeypatch)
-        real_run = solve_module._run
+        real_run = solve_module._solve_once
         rejected: list[int] = []
 
         def run(
@@ -216,7 +216,7 @@ def test_a_later_level_never_gives_back_an_earlier_one(monkeypatch: pytest.Monke
                 return solve_module._Raw(SolverStatus.ERROR, "bad basis", None, None, None, 0.0)
             return real_run(proto, backend, *args, **kwargs)
 
-        monkeypatch.setattr(solve_module, "_run", run)
+        monkeypatch.setattr(solve_module, "_solve_once", run)
         restricted = _lp_solution(monkeypatch, build_model(generate("small", seed)))
         monkeypatch.undo()
 
