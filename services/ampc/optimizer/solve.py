@@ -566,8 +566,6 @@ class _Restricted:
     """Its first-level solve."""
     reduced_costs: FloatArray
     """Reduced costs of every LP-view column at its duals (0 outside the LP view)."""
-    converged: bool
-    """No column prices out: the restricted optimum is the whole LP's optimum."""
     rounds: int
     priced_out: int
     """Columns with a negative reduced cost left out when pricing stopped."""
@@ -576,6 +574,11 @@ class _Restricted:
 
     def __post_init__(self) -> None:
         self.used = int(self.columns.sum())
+
+    @property
+    def converged(self) -> bool:
+        """No column prices out: the restricted optimum is the whole LP's optimum."""
+        return self.priced_out == 0
 
     def summary(self) -> str:
         used = self.used
@@ -655,9 +658,7 @@ def _column_generation(
     raw = priced.raw
     if raw.x is None or raw.duals is None or raw.status is not SolverStatus.OPTIMAL:
         return None
-    restricted = _Restricted(
-        chosen, raw, priced.reduced, priced.improving == 0, priced.rounds, priced.improving
-    )
+    restricted = _Restricted(chosen, raw, priced.reduced, priced.rounds, priced.improving)
     return restricted, proto
 
 
