@@ -15,7 +15,11 @@ at the end even on failure) it measures, in one run:
    pledges and payments by donors, each party writing to its own inbox), timed from the first
    write until every entity's final version is visible on the state topics;
 3. latency at half the measured pipeline rate: each event's write time is kept and compared with
-   the moment the state version it produces is read back from the state topic.
+   the moment the state version it produces is read back from the state topic;
+4. the faust floor: the raw baseline's very work, but as two faust agents on ampc's own app
+   settings (consumer thread, fetch gathering, idempotent producer, linger, commits), for its
+   throughput and its latency at the same rate as the services'. What faust costs before any of
+   ampc's own work: the most the services could reach on faust.
 
 Prints a rich table and writes benchmarks/results/pipeline.json.
 """
@@ -488,6 +492,20 @@ def start_raw_stages(bootstrap: str, prefix: str, work: Path) -> list[Child]:
     return children
 
 
+def start_faust_stages(settings: Settings, work: Path) -> list[Child]:
+    """The faust floor's two processes (`faust_stage`), on the settings' topic prefix."""
+    env = service_env(settings)
+    return [
+        spawn(
+            f"faust floor {stage}",
+            [sys.executable, str(SCRIPT), "--faust-stage", stage],
+            env,
+            work / f"{settings.topic_prefix}-floor-{stage}.log",
+        )
+        for stage in ("gateway", "ledger")
+    ]
+
+
 def processing_seconds(port: int, service: str) -> tuple[float, float]:
     """(sum, count) of the service's ampc_event_processing_seconds histogram (time inside the
     agent per record: decode, domain, hand-off to the producer)."""
@@ -504,16 +522,58 @@ def processing_seconds(port: int, service: str) -> tuple[float, float]:
 # ---------------------------------------------------------------------------- raw baseline
 
 
+class StageWork:
+    """The least a gateway (stage "gateway") or a ledger (stage "ledger") does to one record:
+    decode the CloudEvents record with the pydantic contract and make the one record it
+    produces (canonical / state). Shared by the raw loop and the faust floor, so that the two
+    differ only in what carries the records."""
+
+    def __init__(self, stage: str, registry: TopicRegistry) -> None:
+        self.stage = stage
+        self.registry = registry
+        self.role = TopicRole.INBOX if stage == "gateway" else TopicRole.CANONICAL
+        self.party_of = {s.name: s.party or "" for s in registry.by_role(TopicRole.INBOX)}
+        self.versions: dict[str, int] = {}  # the "state": how many events each entity has seen
+
+    def topics(self) -> list[str]:
+        return [spec.name for spec in self.registry.by_role(self.role)]
+
+    def output(
+        self, topic: str, key: bytes | None, value: bytes, headers: Any
+    ) -> tuple[str, bytes, bytes, list[tuple[str, bytes]]] | None:
+        """(topic, key, value, headers) to produce for this record; None if it is invalid."""
+        try:
+            envelope = decode(key, value, headers, allowed_types=INPUT_TYPES)
+        except ContractViolation:
+            return None  # never happens with this workload; the gateway dead-letters
+        payload = envelope.payload
+        if self.stage == "gateway":
+            return (
+                self.registry.canonical(payload.family),
+                canonical_key(payload).encode(),
+                payload.model_dump_json().encode(),
+                [*headers, (PARTY_HEADER, self.party_of[topic].encode())],
+            )
+        entity = payload.entity_id()
+        kind = STATE_KIND[payload.family]
+        version = self.versions[f"{kind}:{entity}"] = self.versions.get(f"{kind}:{entity}", 0) + 1
+        return (
+            self.registry.state(kind),
+            entity.encode(),
+            b'{"version":%d,"event":%s}' % (version, value),
+            [],
+        )
+
+
 async def raw_stage(stage: str, bootstrap: str, prefix: str) -> None:
-    """The least a gateway (stage "gateway") or a ledger (stage "ledger") does, without faust:
-    consume, decode the CloudEvents record with the pydantic contract, produce one record per
-    input (canonical / state), idempotent with acks=all, committing offsets only once what was
-    produced from them is acknowledged (at-least-once, as faust does, every second)."""
-    registry = TopicRegistry(Settings(topic_prefix=prefix, bootstrap_servers=bootstrap))
-    role = TopicRole.INBOX if stage == "gateway" else TopicRole.CANONICAL
-    party_of = {s.name: s.party or "" for s in registry.by_role(TopicRole.INBOX)}
+    """`StageWork` without faust: consume, decode, produce one record per input, idempotent
+    with acks=all, committing offsets only once what was produced from them is acknowledged
+    (at-least-once, as faust does, every second)."""
+    work = StageWork(
+        stage, TopicRegistry(Settings(topic_prefix=prefix, bootstrap_servers=bootstrap))
+    )
     consumer = AIOKafkaConsumer(
-        *(spec.name for spec in registry.by_role(role)),
+        *work.topics(),
         bootstrap_servers=bootstrap,
         group_id=f"{prefix}-raw-{stage}",
         enable_auto_commit=False,
@@ -523,7 +583,6 @@ async def raw_stage(stage: str, bootstrap: str, prefix: str) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
-    versions: dict[str, int] = {}  # the "state": how many events each entity has seen
     await consumer.start()
     await writer.start()
     pending: list[asyncio.Future[Any]] = []
@@ -533,27 +592,10 @@ async def raw_stage(stage: str, bootstrap: str, prefix: str) -> None:
             batches = await consumer.getmany(timeout_ms=100, max_records=2000)
             for tp, messages in batches.items():
                 for m in messages:
-                    try:
-                        envelope = decode(m.key, m.value, m.headers, allowed_types=INPUT_TYPES)
-                    except ContractViolation:
-                        continue  # never happens with this workload; the gateway dead-letters
-                    payload = envelope.payload
-                    if stage == "gateway":
-                        topic = registry.canonical(payload.family)
-                        key = canonical_key(payload).encode()
-                        value = payload.model_dump_json().encode()
-                        headers = [*m.headers, (PARTY_HEADER, party_of[tp.topic].encode())]
-                    else:
-                        entity = payload.entity_id()
-                        kind = STATE_KIND[payload.family]
-                        version = versions[f"{kind}:{entity}"] = (
-                            versions.get(f"{kind}:{entity}", 0) + 1
-                        )
-                        topic = registry.state(kind)
-                        key = entity.encode()
-                        value = b'{"version":%d,"event":%s}' % (version, m.value)
-                        headers = []
-                    pending.append(await writer.send(topic, value, key=key, headers=headers))
+                    out = work.output(tp.topic, m.key, m.value, m.headers)
+                    if out is not None:
+                        topic, key, value, headers = out
+                        pending.append(await writer.send(topic, value, key=key, headers=headers))
             if pending and (not batches or time.monotonic() - last_commit >= 1.0):
                 await asyncio.gather(*pending)
                 pending.clear()
@@ -562,6 +604,35 @@ async def raw_stage(stage: str, bootstrap: str, prefix: str) -> None:
     finally:
         await writer.stop()
         await consumer.stop()
+
+
+def faust_stage(stage: str) -> None:
+    """`StageWork` as a faust agent on ampc's own app (`create_app`: the same consumer thread,
+    fetch gathering, idempotent producer, linger and commits as the services), and nothing
+    else: no validation beyond decoding, no authority, no tables. What faust itself costs, the
+    floor under the services. Settings come from the environment, as the services' do."""
+    from ampc.platform.streaming import create_app, raw_topic, run_worker, send_record
+
+    settings = Settings()
+    work = StageWork(stage, TopicRegistry(settings))
+    app = create_app(
+        f"floor-{stage}",
+        settings,
+        web_port=settings.gateway_port if stage == "gateway" else settings.ledger_port,
+        partitions=(
+            settings.inbox_partitions if stage == "gateway" else settings.canonical_partitions
+        ),
+    )
+
+    @app.agent(raw_topic(app, *work.topics()))
+    async def pass_on(stream: Any) -> None:
+        async for event in stream.events():
+            m = event.message
+            out = work.output(m.topic, m.key, m.value, m.headers)
+            if out is not None:
+                await send_record(app, *out)
+
+    run_worker(app, "warning")
 
 
 # ---------------------------------------------------------------------------- measurements
@@ -847,7 +918,27 @@ async def benchmark(
         children.clear()
         console.print(f"raw: {raw_result.events_per_s:,.0f} events/s")
 
-        # 2. the services.
+        # 2. the faust floor: the raw loop's work in faust agents on ampc's app settings.
+        floor = service_settings(bootstrap, f"{run}-floor", work)
+        floor_registry = TopicRegistry(floor)
+        await apply_topics(bootstrap, floor_registry.specs)
+        children += start_faust_stages(floor, work)
+        waited = await wait_for_probe(bootstrap, floor_registry, "probe-floor", children, 180)
+        console.print(f"faust floor ready after {waited:.1f} s; measuring ...")
+        pids = {c.name: c.process.pid for c in children} | broker_pid
+        floor_records = [
+            (topic.replace(pipe.topic_prefix, floor.topic_prefix, 1), record)
+            for topic, record in pipe_records
+        ]
+        floor_result = await measure_throughput(
+            "faust floor", bootstrap, floor_registry, planned, floor_records, pids, args.timeout
+        )
+        for child in children:
+            child.stop()
+        children.clear()
+        console.print(f"faust floor: {floor_result.events_per_s:,.0f} events/s")
+
+        # 3. the services.
         children += start_services(pipe, work)
         waited = await wait_for_probe(bootstrap, pipe_registry, "probe", children, 180)
         console.print(f"gateway and ledger ready after {waited:.1f} s; measuring ...")
@@ -865,7 +956,7 @@ async def benchmark(
                 pipe_result.in_agent_seconds_per_event[name] = round(per_event, 6)
         console.print(f"pipeline: {pipe_result.events_per_s:,.0f} events/s")
 
-        # 3. latency at half the sustained rate, with nothing queued ahead of it: an
+        # 4. latency at half the sustained rate, with nothing queued ahead of it: an
         # incomplete throughput run leaves a backlog that would be measured instead, so then
         # the latency run gets fresh services on a prefix of its own.
         latency_settings, latency_registry = pipe, pipe_registry
@@ -899,7 +990,7 @@ async def benchmark(
             child.stop()
         children.clear()
 
-        # 4. the raw loop's latency at the same rate, on fresh topics: what the machine and
+        # 5. the raw loop's latency at the same rate, on fresh topics: what the machine and
         # the broker cost two hops of plain aiokafka, the floor the services are measured on.
         raw_lat = raw.model_copy(update={"topic_prefix": f"{run}-rawlat"})
         raw_lat_registry = TopicRegistry(raw_lat)
@@ -912,6 +1003,22 @@ async def benchmark(
             bootstrap, raw_lat_registry, latency.target_rate, args.latency_seconds, pids
         )
         raw_latency.services = "raw aiokafka stages, fresh topics, same rate"
+        for child in children:
+            child.stop()
+        children.clear()
+
+        # 6. the faust floor's latency at the same rate, on fresh topics: what faust adds.
+        floor_lat = service_settings(bootstrap, f"{run}-floorlat", work)
+        floor_lat_registry = TopicRegistry(floor_lat)
+        await apply_topics(bootstrap, floor_lat_registry.specs)
+        children += start_faust_stages(floor_lat, work)
+        await wait_for_probe(bootstrap, floor_lat_registry, "probe-floorlat", children, 180)
+        pids = {c.name: c.process.pid for c in children} | broker_pid
+        await asyncio.sleep(2)
+        floor_latency = await measure_latency(
+            bootstrap, floor_lat_registry, latency.target_rate, args.latency_seconds, pids
+        )
+        floor_latency.services = "faust floor stages, fresh topics, same rate"
     except BaseException:
         for child in children:
             console.print(f"[red]--- {child.name} log tail ---[/red]\n{child.tail()}")
@@ -934,9 +1041,11 @@ async def benchmark(
             "entities": len(final_versions(planned)),
         },
         "raw": raw_result,
+        "faust_floor": floor_result,
         "pipeline": pipe_result,
         "latency": latency,
         "raw_latency": raw_latency,
+        "faust_floor_latency": floor_latency,
     }
 
 
@@ -956,12 +1065,18 @@ def machine() -> dict[str, Any]:
     }
 
 
-def verdicts(raw: Throughput, pipe: Throughput, latency: Latency) -> dict[str, Any]:
+def verdicts(
+    raw: Throughput, floor: Throughput, pipe: Throughput, latency: Latency
+) -> dict[str, Any]:
     ratio = pipe.events_per_s / raw.events_per_s if raw.events_per_s else 0.0
     p99 = latency.p99_ms
     complete = latency.observed == latency.sent
     return {
         "ratio_pipeline_to_raw": round(ratio, 3),
+        # The faust floor against the raw loop: the most the services could reach on faust.
+        "ratio_faust_floor_to_raw": (
+            round(floor.events_per_s / raw.events_per_s, 3) if raw.events_per_s else 0.0
+        ),
         "targets": {
             "throughput_ratio": {
                 "target": f">= {THROUGHPUT_RATIO_TARGET}",
@@ -1016,13 +1131,24 @@ def print_report(report: dict[str, Any]) -> None:
     table.add_row(
         "raw aiokafka baseline (2 hops)", f"{raw.events_per_s:,.0f} events/s{flag}", "", ""
     )
+    floor: Throughput = report["faust_floor"]
+    flag = "" if floor.completed else " (INCOMPLETE)"
+    table.add_row(
+        "faust floor (the raw loop's work in faust agents)",
+        f"{floor.events_per_s:,.0f} events/s{flag}",
+        "",
+        "",
+    )
+    table.add_row(
+        "faust floor / raw", f"{report['verdicts']['ratio_faust_floor_to_raw']:.2f}", "", ""
+    )
     table.add_row(
         "pipeline / raw",
         f"{report['verdicts']['ratio_pipeline_to_raw']:.2f}",
         f">= {THROUGHPUT_RATIO_TARGET}",
         met(targets["throughput_ratio"]["met"]),
     )
-    for result in (pipe, raw):
+    for result in (pipe, floor, raw):
         hop = result.first_hop_events_per_s
         table.add_row(
             f"{result.label}: first hop (canonical visible)",
@@ -1046,14 +1172,17 @@ def print_report(report: dict[str, Any]) -> None:
     )
     table.add_row("latency: state seen / sent", f"{latency.observed} / {latency.sent}", "", "")
     raw_latency: Latency | None = report.get("raw_latency")
-    if raw_latency is not None:
-        table.add_row(
-            "raw loop latency p50 / p95 / p99, same rate",
-            " / ".join(ms(x) for x in (raw_latency.p50_ms, raw_latency.p95_ms, raw_latency.p99_ms)),
-            "",
-            "",
-        )
-    for label, measured in (("services", latency), ("raw loop", raw_latency)):
+    floor_latency: Latency | None = report.get("faust_floor_latency")
+    for label, other in (("raw loop", raw_latency), ("faust floor", floor_latency)):
+        if other is not None:
+            table.add_row(
+                f"{label} latency p50 / p95 / p99, same rate",
+                " / ".join(ms(x) for x in (other.p50_ms, other.p95_ms, other.p99_ms)),
+                "",
+                "",
+            )
+    legs = (("services", latency), ("raw loop", raw_latency), ("faust floor", floor_latency))
+    for label, measured in legs:
         for leg, cuts in (measured.legs_ms if measured is not None else {}).items():
             if cuts:
                 table.add_row(
@@ -1065,10 +1194,10 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(table)
 
     cpu = Table(title="CPU per process: % of one core (2 cores = 200 %), ms of CPU per event")
-    for column in ("process", "raw run", "raw ms/event", "pipeline run", "pipeline ms/event"):
+    columns = ("process", "raw run", "raw ms/event", "floor run", "floor ms/event")
+    for column in (*columns, "pipeline run", "pipeline ms/event", "latency run"):
         cpu.add_column(column)
-    cpu.add_column("latency run")
-    for name in dict.fromkeys([*raw.cpu, *pipe.cpu]):
+    for name in dict.fromkeys([*raw.cpu, *floor.cpu, *pipe.cpu]):
 
         def share(phase: dict[str, dict[str, float]], process: str = name) -> str:
             entry = phase.get(process)
@@ -1081,6 +1210,8 @@ def print_report(report: dict[str, Any]) -> None:
             name,
             share(raw.cpu),
             cost(raw.cpu_ms_per_event),
+            share(floor.cpu),
+            cost(floor.cpu_ms_per_event),
             share(pipe.cpu),
             cost(pipe.cpu_ms_per_event),
             share(latency.cpu),
@@ -1091,7 +1222,7 @@ def print_report(report: dict[str, Any]) -> None:
             f"{name} {1000 * s:.2f} ms" for name, s in pipe.in_agent_seconds_per_event.items()
         )
         console.print(f"time inside the agents per event: {inside}")
-    for result in (raw, pipe):
+    for result in (raw, floor, pipe):
         if result.deadletters:
             console.print(
                 f"[red]{result.label}: {result.deadletters} dead letters[/red], e.g. "
@@ -1111,6 +1242,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     # The raw baseline's stages run in their own processes through this same file.
     parser.add_argument("--raw-stage", choices=("gateway", "ledger"), help=argparse.SUPPRESS)
+    # So do the faust floor's (their settings come from the environment).
+    parser.add_argument("--faust-stage", choices=("gateway", "ledger"), help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1123,6 +1256,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.raw_stage:
         asyncio.run(raw_stage(args.raw_stage, args.bootstrap, args.prefix))
+        return 0
+    if args.faust_stage:
+        faust_stage(args.faust_stage)
         return 0
     report: dict[str, Any] = {
         "benchmark": "pipeline",
@@ -1142,7 +1278,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             console.print(f"[red]failed; logs kept in {work}[/red]")
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    report["verdicts"] = verdicts(report["raw"], report["pipeline"], report["latency"])
+    report["verdicts"] = verdicts(
+        report["raw"], report["faust_floor"], report["pipeline"], report["latency"]
+    )
     print_report(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(as_json(report), indent=2) + "\n")
