@@ -33,7 +33,7 @@ from ampc.ledger.fold import (
 from ampc.ledger.http import add_read_api
 from ampc.ledger.parking import ParkingLot
 from ampc.ledger.state import EntityKind, EntityState
-from ampc.ledger.tables import ledger_table, table_bytes
+from ampc.ledger.tables import ledger_table, table_bytes, table_value
 from ampc.platform.deadletter import SourceRecord, dead_letter
 from ampc.platform.metrics import (
     EVENTS_DUPLICATE,
@@ -72,7 +72,7 @@ class TableStore:
         self._read: dict[tuple[EntityKind, str], tuple[bytes, EntityState]] = {}
 
     def get(self, kind: EntityKind, entity_id: str) -> EntityState | None:
-        raw = self.tables[kind].get(entity_id)
+        raw = table_value(self.tables[kind], entity_id)
         if raw is None:
             return None
         value = table_bytes(raw)
@@ -83,7 +83,7 @@ class TableStore:
     def get_for_change(self, kind: EntityKind, entity_id: str) -> EntityState | None:
         # Every call decodes anew (or hands over a state `get` decoded and nobody changed
         # since), so the caller's changes never reach the table without `put`.
-        raw = self.tables[kind].get(entity_id)
+        raw = table_value(self.tables[kind], entity_id)
         read = self._read.pop((kind, entity_id), None)
         if raw is None:
             return None

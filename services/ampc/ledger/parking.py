@@ -15,7 +15,7 @@ import json
 from collections.abc import MutableMapping
 from typing import Final
 
-from ampc.ledger.tables import table_bytes
+from ampc.ledger.tables import table_bytes, table_value
 from ampc.platform.deadletter import SourceRecord
 from ampc.platform.metrics import PARKED_EVENTS, RELEASED_EVENTS
 
@@ -55,7 +55,7 @@ class ParkingLot:
         self.table = table
 
     def _entries(self, key: str) -> list[dict[str, object]]:
-        raw = self.table.get(key)
+        raw = table_value(self.table, key)
         entries: list[dict[str, object]] = json.loads(table_bytes(raw)) if raw else []
         return entries
 

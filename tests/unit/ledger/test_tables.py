@@ -12,6 +12,7 @@ from ampc.ledger.app import TableStore, build_ledger
 from ampc.ledger.fold import Rejected, apply_event, state_json
 from ampc.ledger.parking import ParkingLot
 from ampc.ledger.state import EntityKind
+from ampc.ledger.tables import table_value
 from ampc.platform.deadletter import SourceRecord
 from ampc.settings import Settings
 from tests.unit.ledger.factory import Feed, amended, cancelled, production, scenario
@@ -107,3 +108,45 @@ def test_folding_over_the_tables_gives_what_folding_in_memory_gives() -> None:
     assert [type(o) for o in outcomes] == [type(o) for o in memory]
     assert any(isinstance(o, Rejected) for o in outcomes)
     assert sorted(tables.items()) == sorted(feed.store.items())
+
+
+class _CountingStore(dict[str, bytes]):
+    """A table's store that counts its reads."""
+
+    reads = 0
+
+    def __getitem__(self, key: str) -> bytes:
+        self.reads += 1
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.reads += 1
+        return super().__contains__(key)
+
+
+class _FaustLikeTable(dict[str, bytes]):
+    """Reads as faust's tables do: asks its store whether the key is there, then reads it."""
+
+    def __init__(self, store: _CountingStore) -> None:
+        super().__init__()
+        self.data = store
+
+    def get(self, key: str, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        return self.data[key] if key in self.data else default  # noqa: SIM401 (two reads)
+
+
+def test_a_table_value_is_read_from_the_store_once() -> None:
+    store = _CountingStore({"D-1": b'{"version":1}'})
+    table = _FaustLikeTable(store)
+    assert table_value(table, "D-1") == b'{"version":1}'
+    assert store.reads == 1
+    assert table_value(table, "D-2") is None
+    assert store.reads == 2
+    assert table_value({"D-1": b"{}"}, "D-1") == b"{}"  # a plain mapping, as the tests use
+    assert table_value({}, "D-1") is None
+
+    store["D-3"] = b"[]"
+    lot = ParkingLot(table)
+    reads = store.reads
+    assert lot.waiting("D-3") == []
+    assert store.reads == reads + 1  # the parking lot reads its table once too
