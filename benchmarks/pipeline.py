@@ -741,6 +741,20 @@ async def measure_throughput(
     )
 
 
+WARM_UP_EVENTS: Final = 4000
+
+
+async def warm_up(
+    bootstrap: str, registry: TopicRegistry, pids: dict[str, int], timeout_s: float
+) -> None:
+    """A burst through freshly started stages before their latency is measured, as the
+    services' latency run follows their throughput run: a process's first seconds (faust's
+    start-up, the first fetch sessions, the heap settling) are not what latency means."""
+    planned = workload(WARM_UP_EVENTS, "warm")
+    records = encode_all(planned, registry)
+    await measure_throughput("warm-up", bootstrap, registry, planned, records, pids, timeout_s)
+
+
 @dataclass
 class Latency:
     target_rate: float
@@ -970,6 +984,7 @@ async def benchmark(
             children += start_services(latency_settings, work)
             await wait_for_probe(bootstrap, latency_registry, "probe-lat", children, 180)
             pids = {c.name: c.process.pid for c in children} | broker_pid
+            await warm_up(bootstrap, latency_registry, pids, args.timeout)
         await asyncio.sleep(2)
         latency = await measure_latency(
             bootstrap,
@@ -981,7 +996,8 @@ async def benchmark(
         latency.services = (
             "the throughput run's, drained"
             if latency_settings is pipe
-            else "restarted on a fresh prefix (the incomplete throughput run left a backlog)"
+            else "restarted on a fresh prefix (the incomplete throughput run left a backlog), "
+            f"warmed by a burst of {WARM_UP_EVENTS:,} events"
         )
         dead = [c for c in children if c.process.poll() is not None]
         if dead:
@@ -998,11 +1014,14 @@ async def benchmark(
         children += start_raw_stages(bootstrap, raw_lat.topic_prefix, work)
         await wait_for_probe(bootstrap, raw_lat_registry, "probe-rawlat", children, 120)
         pids = {c.name: c.process.pid for c in children} | broker_pid
+        await warm_up(bootstrap, raw_lat_registry, pids, args.timeout)
         await asyncio.sleep(2)
         raw_latency = await measure_latency(
             bootstrap, raw_lat_registry, latency.target_rate, args.latency_seconds, pids
         )
-        raw_latency.services = "raw aiokafka stages, fresh topics, same rate"
+        raw_latency.services = (
+            f"raw aiokafka stages, fresh topics, warmed by {WARM_UP_EVENTS:,} events, same rate"
+        )
         for child in children:
             child.stop()
         children.clear()
@@ -1014,11 +1033,14 @@ async def benchmark(
         children += start_faust_stages(floor_lat, work)
         await wait_for_probe(bootstrap, floor_lat_registry, "probe-floorlat", children, 180)
         pids = {c.name: c.process.pid for c in children} | broker_pid
+        await warm_up(bootstrap, floor_lat_registry, pids, args.timeout)
         await asyncio.sleep(2)
         floor_latency = await measure_latency(
             bootstrap, floor_lat_registry, latency.target_rate, args.latency_seconds, pids
         )
-        floor_latency.services = "faust floor stages, fresh topics, same rate"
+        floor_latency.services = (
+            f"faust floor stages, fresh topics, warmed by {WARM_UP_EVENTS:,} events, same rate"
+        )
     except BaseException:
         for child in children:
             console.print(f"[red]--- {child.name} log tail ---[/red]\n{child.tail()}")
