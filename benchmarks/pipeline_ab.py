@@ -2,8 +2,8 @@
 AMPC_* setting, alternated on one warmed broker.
 
     .venv/bin/python benchmarks/pipeline_ab.py AMPC_FETCH_GATHER_MS=0,20 [AMPC_OTHER=a,b] [--reps 3]
-        [--events 8000] [--rate 200] [--latency-seconds 15]
-        [--out FILE; default benchmarks/results/pipeline_ab-<setting>.json]
+        [--events 8000] [--rate 200] [--latency-seconds 15] [--stages services|floor]
+        [--out FILE; default benchmarks/results/pipeline_ab-[floor-]<setting>.json]
 
 A command, not a timed test. Single runs of `benchmarks/pipeline.py` swing by a fifth from one
 to the next on this 2-core machine, more than most settings change, so a setting is judged here
@@ -12,6 +12,9 @@ for its first minute, then with one services run that is dropped), then for each
 each value (every other pair in the reverse order), fresh `ampc serve gateway` and
 `ampc serve ledger` processes on topics of their own, a burst of N events timed until every
 entity's final state is visible, and a latency run at a fixed rate. Prints a table, writes JSON.
+With `--stages floor` the same pairs run the faust floor of `benchmarks/pipeline.py` (the raw
+loop's work as faust agents on ampc's app settings) instead of the services: what a setting
+does to faust itself.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from pipeline import (
     measure_throughput,
     own_broker,
     service_settings,
+    start_faust_stages,
     start_raw_stages,
     start_services,
     wait_for_probe,
@@ -92,10 +96,15 @@ async def one_run(
     settings = service_settings(bootstrap, f"ab{n}", work)
     registry = TopicRegistry(settings)
     await apply_topics(bootstrap, registry.specs)
-    children = start_services(settings, work)
+    if args.stages == "floor":
+        children = start_faust_stages(settings, work)
+    else:
+        children = start_services(settings, work)
     try:
         await wait_for_probe(bootstrap, registry, "probe", children, 180)
-        pids = {c.name: c.process.pid for c in children} | {"kafka broker": broker_pid}
+        # "gateway" and "ledger" for the floor's stages too, so the summary reads both alike
+        pids = {c.name.removeprefix("faust floor "): c.process.pid for c in children}
+        pids["kafka broker"] = broker_pid
         planned = workload(args.events, f"t{n}")
         records = encode_all(planned, registry)
         burst = await measure_throughput(
@@ -166,7 +175,8 @@ def summary(args: argparse.Namespace, runs: list[Run]) -> dict[str, dict[str, An
 
 
 def print_table(args: argparse.Namespace, by_value: dict[str, dict[str, Any]]) -> None:
-    table = Table(title=f"{args.variable}: medians of {args.reps} alternated runs each")
+    title = f"{args.variable}: medians of {args.reps} alternated runs each ({args.stages})"
+    table = Table(title=title)
     table.add_column("value")
     table.add_column("burst events/s (runs)")
     table.add_column(f"p50 / p99 at {args.rate:g}/s")
@@ -195,6 +205,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=200.0, help="latency run's rate (200/s)")
     parser.add_argument("--latency-seconds", type=float, default=15.0)
     parser.add_argument("--timeout", type=float, default=150.0, help="burst time limit (150 s)")
+    parser.add_argument(
+        "--stages",
+        choices=("services", "floor"),
+        default="services",
+        help="the services (default) or the faust floor",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     columns: dict[str, list[str]] = {}
@@ -240,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "when": started,
         "machine": machine() | {"load_average_at_start": load_at_start},
         "setting": args.variable,
+        "stages": args.stages,
         "parameters": {
             "reps": args.reps,
             "events": args.events,
@@ -255,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     names = args.assignments[args.values[0]]
     setting = "+".join(name.removeprefix("AMPC_").lower() for name in names)
-    out: Path = args.out or RESULTS / f"pipeline_ab-{setting}.json"
+    stages = "floor-" if args.stages == "floor" else ""
+    out: Path = args.out or RESULTS / f"pipeline_ab-{stages}{setting}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     console.print(f"wrote {out}")
