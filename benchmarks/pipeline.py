@@ -6,20 +6,25 @@
 A command, not a timed test. On a broker of its own (free ports, a temporary data dir, stopped
 at the end even on failure) it measures, in one run:
 
-1. the raw baseline: two plain aiokafka processes doing the least a gateway and a ledger must
-   do (decode the CloudEvents record, produce the canonical record; decode it again, produce a
-   state record), idempotent producers with acks=all, on a topic prefix of its own with the
-   same topic layout;
-2. pipeline throughput: the real `ampc serve gateway` and `ampc serve ledger` processes, N
+1. the raw baseline's throughput: two plain aiokafka processes doing the least a gateway and a
+   ledger must do (decode the CloudEvents record, produce the canonical record; decode it again,
+   produce a state record), idempotent producers with acks=all, on a topic prefix of its own
+   with the same topic layout;
+2. the faust floor's throughput: the raw baseline's very work, but as two faust agents on
+   ampc's own app settings (consumer thread, fetch gathering, idempotent producer, linger,
+   commits) and nothing else: what faust costs before any of ampc's own work, on those
+   settings;
+3. pipeline throughput: the real `ampc serve gateway` and `ampc serve ledger` processes, N
    valid inbox events (demands and amendments from several nations, pools opened by CZI,
    pledges and payments by donors, each party writing to its own inbox), timed from the first
    write until every entity's final version is visible on the state topics;
-3. latency at half the measured pipeline rate: each event's write time is kept and compared with
-   the moment the state version it produces is read back from the state topic;
-4. the faust floor: the raw baseline's very work, but as two faust agents on ampc's own app
-   settings (consumer thread, fetch gathering, idempotent producer, linger, commits), for its
-   throughput and its latency at the same rate as the services'. What faust costs before any of
-   ampc's own work: the most the services could reach on faust.
+4. latency at half the measured pipeline rate: each event's write time is kept and compared with
+   the moment the state version it produces is read back from the state topic (the services
+   of the throughput run, drained);
+5. the raw baseline's and the faust floor's latency at that same rate, each on fresh processes
+   and topics warmed by a burst of 4,000 events first.
+
+The order is fixed: the services run on a broker already warmed by the raw loop and the floor.
 
 Prints a rich table and writes benchmarks/results/pipeline.json.
 """
@@ -43,10 +48,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -65,6 +70,7 @@ from ampc.settings import Settings
 SCRIPT: Final = Path(__file__).resolve()
 RESULTS: Final = SCRIPT.parent / "results" / "pipeline.json"
 THROUGHPUT_RATIO_TARGET: Final = 0.5
+Stage = Literal["gateway", "ledger"]
 P99_TARGET_MS: Final = 100.0
 
 console = Console()
@@ -519,7 +525,7 @@ def processing_seconds(port: int, service: str) -> tuple[float, float]:
     return values["sum"], values["count"]
 
 
-# ---------------------------------------------------------------------------- raw baseline
+# ------------------------------------------------------------ raw baseline and faust floor
 
 
 class StageWork:
@@ -528,7 +534,7 @@ class StageWork:
     produces (canonical / state). Shared by the raw loop and the faust floor, so that the two
     differ only in what carries the records."""
 
-    def __init__(self, stage: str, registry: TopicRegistry) -> None:
+    def __init__(self, stage: Stage, registry: TopicRegistry) -> None:
         self.stage = stage
         self.registry = registry
         self.role = TopicRole.INBOX if stage == "gateway" else TopicRole.CANONICAL
@@ -539,7 +545,7 @@ class StageWork:
         return [spec.name for spec in self.registry.by_role(self.role)]
 
     def output(
-        self, topic: str, key: bytes | None, value: bytes, headers: Any
+        self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
     ) -> tuple[str, bytes, bytes, list[tuple[str, bytes]]] | None:
         """(topic, key, value, headers) to produce for this record; None if it is invalid."""
         try:
@@ -565,7 +571,7 @@ class StageWork:
         )
 
 
-async def raw_stage(stage: str, bootstrap: str, prefix: str) -> None:
+async def raw_stage(stage: Stage, bootstrap: str, prefix: str) -> None:
     """`StageWork` without faust: consume, decode, produce one record per input, idempotent
     with acks=all, committing offsets only once what was produced from them is acknowledged
     (at-least-once, as faust does, every second)."""
@@ -606,7 +612,7 @@ async def raw_stage(stage: str, bootstrap: str, prefix: str) -> None:
         await consumer.stop()
 
 
-def faust_stage(stage: str) -> None:
+def faust_stage(stage: Stage) -> None:
     """`StageWork` as a faust agent on ampc's own app (`create_app`: the same consumer thread,
     fetch gathering, idempotent producer, linger and commits as the services), and nothing
     else: no validation beyond decoding, no authority, no tables. What faust itself costs, the
@@ -632,7 +638,7 @@ def faust_stage(stage: str) -> None:
             if out is not None:
                 await send_record(app, *out)
 
-    run_worker(app, "warning")
+    run_worker(app, settings.log_level)
 
 
 # ---------------------------------------------------------------------------- measurements
@@ -752,7 +758,12 @@ async def warm_up(
     start-up, the first fetch sessions, the heap settling) are not what latency means."""
     planned = workload(WARM_UP_EVENTS, "warm")
     records = encode_all(planned, registry)
-    await measure_throughput("warm-up", bootstrap, registry, planned, records, pids, timeout_s)
+    warm = await measure_throughput(
+        "warm-up", bootstrap, registry, planned, records, pids, timeout_s
+    )
+    if not warm.completed:
+        # its backlog would be measured as latency
+        raise RuntimeError(f"the warm-up burst did not finish in {timeout_s:.0f} s")
 
 
 @dataclass
@@ -895,6 +906,44 @@ def own_broker(work: Path) -> Iterator[broker.ClusterInfo]:
         broker.stop(data_dir, grace_s=15)
 
 
+async def latency_on_fresh_stages(
+    what: str,
+    settings: Settings,
+    start: Callable[[Settings], list[Child]],
+    children: list[Child],
+    rate: float,
+    args: argparse.Namespace,
+    broker_pid: dict[str, int],
+) -> Latency:
+    """Stages `start`ed on the settings' own topics, warmed by a burst, then timed at `rate`.
+    They are in `children` while they run (so a failure shows their logs) and stopped after."""
+    bootstrap = settings.bootstrap_servers or ""
+    registry = TopicRegistry(settings)
+    await apply_topics(bootstrap, registry.specs)
+    started = start(settings)
+    children += started
+    await wait_for_probe(bootstrap, registry, f"probe-{settings.topic_prefix}", children, 180)
+    pids = {c.name: c.process.pid for c in started} | broker_pid
+    await warm_up(bootstrap, registry, pids, args.timeout)
+    await asyncio.sleep(2)
+    latency = await measure_latency(bootstrap, registry, rate, args.latency_seconds, pids)
+    dead = [c for c in started if c.process.poll() is not None]
+    if dead:
+        raise RuntimeError(f"{dead[0].name} died during the run:\n{dead[0].tail()}")
+    latency.services = f"{what}, fresh topics, warmed by {WARM_UP_EVENTS:,} events, same rate"
+    for child in started:
+        child.stop()
+        children.remove(child)
+    return latency
+
+
+def on_prefix(
+    records: list[tuple[str, KafkaRecord]], old: str, new: str
+) -> list[tuple[str, KafkaRecord]]:
+    """The very same records (event ids included) on another topic prefix's topics."""
+    return [(topic.replace(old, new, 1), record) for topic, record in records]
+
+
 async def benchmark(
     args: argparse.Namespace, info: broker.ClusterInfo, work: Path
 ) -> dict[str, Any]:
@@ -911,10 +960,7 @@ async def benchmark(
     pipe_records = encode_all(planned, pipe_registry)
     encode_seconds = time.perf_counter() - encode_started
     # The very same bytes (event ids included) on the raw prefix's inboxes.
-    raw_records = [
-        (topic.replace(pipe.topic_prefix, raw.topic_prefix, 1), record)
-        for topic, record in pipe_records
-    ]
+    raw_records = on_prefix(pipe_records, pipe.topic_prefix, raw.topic_prefix)
     console.print(f"{args.events:,} events encoded in {encode_seconds:.1f} s: {mix(planned)}")
     broker_pid = {"kafka broker": info.nodes[0].pid, "benchmark (load + watch)": os.getpid()}
     children: list[Child] = []
@@ -940,10 +986,7 @@ async def benchmark(
         waited = await wait_for_probe(bootstrap, floor_registry, "probe-floor", children, 180)
         console.print(f"faust floor ready after {waited:.1f} s; measuring ...")
         pids = {c.name: c.process.pid for c in children} | broker_pid
-        floor_records = [
-            (topic.replace(pipe.topic_prefix, floor.topic_prefix, 1), record)
-            for topic, record in pipe_records
-        ]
+        floor_records = on_prefix(pipe_records, pipe.topic_prefix, floor.topic_prefix)
         floor_result = await measure_throughput(
             "faust floor", bootstrap, floor_registry, planned, floor_records, pids, args.timeout
         )
@@ -1006,40 +1049,25 @@ async def benchmark(
             child.stop()
         children.clear()
 
-        # 5. the raw loop's latency at the same rate, on fresh topics: what the machine and
-        # the broker cost two hops of plain aiokafka, the floor the services are measured on.
-        raw_lat = raw.model_copy(update={"topic_prefix": f"{run}-rawlat"})
-        raw_lat_registry = TopicRegistry(raw_lat)
-        await apply_topics(bootstrap, raw_lat_registry.specs)
-        children += start_raw_stages(bootstrap, raw_lat.topic_prefix, work)
-        await wait_for_probe(bootstrap, raw_lat_registry, "probe-rawlat", children, 120)
-        pids = {c.name: c.process.pid for c in children} | broker_pid
-        await warm_up(bootstrap, raw_lat_registry, pids, args.timeout)
-        await asyncio.sleep(2)
-        raw_latency = await measure_latency(
-            bootstrap, raw_lat_registry, latency.target_rate, args.latency_seconds, pids
+        # 5. and 6. the raw loop's and the faust floor's latency at the same rate: what the
+        # machine and the broker cost two hops of plain aiokafka, and what faust adds to that.
+        raw_latency = await latency_on_fresh_stages(
+            "raw aiokafka stages",
+            raw.model_copy(update={"topic_prefix": f"{run}-rawlat"}),
+            lambda settings: start_raw_stages(bootstrap, settings.topic_prefix, work),
+            children,
+            latency.target_rate,
+            args,
+            broker_pid,
         )
-        raw_latency.services = (
-            f"raw aiokafka stages, fresh topics, warmed by {WARM_UP_EVENTS:,} events, same rate"
-        )
-        for child in children:
-            child.stop()
-        children.clear()
-
-        # 6. the faust floor's latency at the same rate, on fresh topics: what faust adds.
-        floor_lat = service_settings(bootstrap, f"{run}-floorlat", work)
-        floor_lat_registry = TopicRegistry(floor_lat)
-        await apply_topics(bootstrap, floor_lat_registry.specs)
-        children += start_faust_stages(floor_lat, work)
-        await wait_for_probe(bootstrap, floor_lat_registry, "probe-floorlat", children, 180)
-        pids = {c.name: c.process.pid for c in children} | broker_pid
-        await warm_up(bootstrap, floor_lat_registry, pids, args.timeout)
-        await asyncio.sleep(2)
-        floor_latency = await measure_latency(
-            bootstrap, floor_lat_registry, latency.target_rate, args.latency_seconds, pids
-        )
-        floor_latency.services = (
-            f"faust floor stages, fresh topics, warmed by {WARM_UP_EVENTS:,} events, same rate"
+        floor_latency = await latency_on_fresh_stages(
+            "faust floor stages",
+            service_settings(bootstrap, f"{run}-floorlat", work),
+            lambda settings: start_faust_stages(settings, work),
+            children,
+            latency.target_rate,
+            args,
+            broker_pid,
         )
     except BaseException:
         for child in children:

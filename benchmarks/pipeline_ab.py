@@ -7,11 +7,12 @@ AMPC_* setting, alternated on one warmed broker.
 
 A command, not a timed test. Single runs of `benchmarks/pipeline.py` swing by a fifth from one
 to the next on this 2-core machine, more than most settings change, so a setting is judged here
-in pairs: one broker (warmed first with the raw loop, as a fresh broker's JIT takes far more CPU
-for its first minute, then with one services run that is dropped), then for each repetition and
-each value (every other pair in the reverse order), fresh `ampc serve gateway` and
-`ampc serve ledger` processes on topics of their own, a burst of N events timed until every
-entity's final state is visible, and a latency run at a fixed rate. Prints a table, writes JSON.
+in pairs: one broker (warmed first with the raw loop, as a fresh broker's JIT takes far more
+CPU for its first minute, then with one run of the stages compared that is dropped), then for
+each repetition and each value (every other pair in the reverse order), fresh
+`ampc serve gateway` and `ampc serve ledger` processes on topics of their own, a burst of N
+events timed until every entity's final state is visible, and a latency run at a fixed rate.
+Prints a table, writes JSON.
 With `--stages floor` the same pairs run the faust floor of `benchmarks/pipeline.py` (the raw
 loop's work as faust agents on ampc's app settings) instead of the services: what a setting
 does to faust itself.
@@ -52,8 +53,10 @@ from pipeline import (
 )
 
 RESULTS: Final = Path(__file__).resolve().parent / "results"
-"""Where results go by default: `pipeline_ab-<setting>.json`, one file per setting compared."""
+"""Where results go by default: `pipeline_ab-[floor-]<setting>.json`, one file per setting
+compared (and per kind of stages)."""
 WARM_UP_EVENTS: Final = 20_000
+"""Events of the raw loop's run that warms the broker (not pipeline.py's per-stage warm-up)."""
 
 console = Console()
 
@@ -108,7 +111,7 @@ async def one_run(
         planned = workload(args.events, f"t{n}")
         records = encode_all(planned, registry)
         burst = await measure_throughput(
-            "pipeline", bootstrap, registry, planned, records, pids, args.timeout
+            args.stages, bootstrap, registry, planned, records, pids, args.timeout
         )
         await asyncio.sleep(2)  # let the burst's commits settle before timing single events
         latency = await measure_latency(bootstrap, registry, args.rate, args.latency_seconds, pids)
@@ -131,7 +134,8 @@ async def compare(args: argparse.Namespace, info: broker.ClusterInfo, work: Path
     runs: list[Run] = []
     await warm_broker(info.bootstrap_servers, work)
     # The first services run after the raw warm-up was the slowest of its A/B every time
-    # (2026-11-30: p99 1,692 and 2,037 ms against 200 to 600 ms after it): run one and drop it.
+    # (2026-11-30: p99 1,692 and 2,037 ms against 200 to 600 ms after it; the floor's first
+    # run too, 786 ms against 139 to 262 ms): run one and drop it.
     warm = await one_run(args, info.bootstrap_servers, info.nodes[0].pid, work, args.values[0], 0)
     console.print(f"warm-up run ({args.variable}={warm.value}, dropped): p99 {warm.p99_ms} ms")
     for repetition in range(args.reps):

@@ -32,10 +32,12 @@ def table_value(table: Mapping[str, bytes], key: str) -> bytes | None:
     """The value under `key`, or None, in one read of the table's store.
 
     A faust table's `get` first asks its store whether the key is there and then reads it:
-    two RocksDB reads and two key encodings for a key that is there, and a KeyError raised
-    and caught for one that is not. Its store (`table.data`) reads once. Only faust's own
-    get-counters are skipped; writes still go through the table, which writes the changelog.
-    A plain mapping (the tests' dict) is read as it is.
+    two RocksDB reads and two key encodings for a key that is there (a missing key costs one
+    read either way). Its store (`table.data`) reads once, from the same partition's database
+    (the current event's). Only faust's sensors' get-counters are skipped; writes still go
+    through the table, which writes the changelog. Not for a table with a `default`: this
+    returns None where the table would make a default. A plain mapping (the tests' dict) is
+    read as it is.
     """
     store: Mapping[str, bytes] = getattr(table, "data", table)
     try:

@@ -12,8 +12,9 @@ from ampc.ledger.app import TableStore, build_ledger
 from ampc.ledger.fold import Rejected, apply_event, state_json
 from ampc.ledger.parking import ParkingLot
 from ampc.ledger.state import EntityKind
-from ampc.ledger.tables import table_value
+from ampc.ledger.tables import ledger_table, table_value
 from ampc.platform.deadletter import SourceRecord
+from ampc.platform.streaming import create_app
 from ampc.settings import Settings
 from tests.unit.ledger.factory import Feed, amended, cancelled, production, scenario
 
@@ -150,3 +151,12 @@ def test_a_table_value_is_read_from_the_store_once() -> None:
     reads = store.reads
     assert lot.waiting("D-3") == []
     assert store.reads == reads + 1  # the parking lot reads its table once too
+
+
+def test_table_value_reads_a_faust_table_as_its_get_does(tmp_path: Path) -> None:
+    settings = Settings(bootstrap_servers="127.0.0.1:9", data_dir=tmp_path)
+    app = create_app("probe", settings, web_port=1, partitions=2)  # faust's in-memory store
+    table = ledger_table(app, "probe", 2)
+    table.data["D-1"] = b'{"version":1}'  # into the store itself: no changelog, no event
+    assert table_value(table, "D-1") == table.get("D-1") == b'{"version":1}'
+    assert table_value(table, "D-2") is table.get("D-2") is None
