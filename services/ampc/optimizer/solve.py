@@ -989,13 +989,16 @@ def solve(
     else:
         backend = _backend_for(settings, exact, basis is not None, model.n_cols)
         face_fixing = not exact and backend in ("highs", "glop")
+        # Built before the greedy starts: two Python threads would share the GIL, and the
+        # proto is on the way to the first solve, the greedy is not.
+        proto = build_proto(model, integer, relaxed_lots=relaxed)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ampc-greedy") as meanwhile:
             # The rounded LP plan is compared with the greedy plan; the solvers release the
             # GIL, so the greedy runs on another core while they work instead of after them.
             greedy = meanwhile.submit(greedy_baseline, model) if relaxed else None
             first = _solve_levels(
                 model,
-                build_proto(model, integer, relaxed_lots=relaxed),
+                proto,
                 settings,
                 deadline,
                 hint,
