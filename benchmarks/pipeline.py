@@ -927,14 +927,51 @@ async def latency_on_fresh_stages(
     await warm_up(bootstrap, registry, pids, args.timeout)
     await asyncio.sleep(2)
     latency = await measure_latency(bootstrap, registry, rate, args.latency_seconds, pids)
+    latency.services = f"{what}, fresh topics, warmed by {WARM_UP_EVENTS:,} events, same rate"
+    stop_alive(started, children)
+    return latency
+
+
+async def throughput_on_fresh_stages(
+    label: str,
+    settings: Settings,
+    start: Callable[[Settings], list[Child]],
+    children: list[Child],
+    planned: list[Planned],
+    records: list[tuple[str, KafkaRecord]],
+    args: argparse.Namespace,
+    broker_pid: dict[str, int],
+) -> Throughput:
+    """A burst of `records` through stages `start`ed on the settings' own topics, timed until
+    every entity's final state is visible; the stages are stopped after (see
+    `latency_on_fresh_stages` for `children`)."""
+    bootstrap = settings.bootstrap_servers or ""
+    registry = TopicRegistry(settings)
+    await apply_topics(bootstrap, registry.specs)
+    started = start(settings)
+    children += started
+    waited = await wait_for_probe(
+        bootstrap, registry, f"probe-{settings.topic_prefix}", children, 180
+    )
+    console.print(f"{label} stages ready after {waited:.1f} s; measuring ...")
+    pids = {c.name: c.process.pid for c in started} | broker_pid
+    result = await measure_throughput(
+        label, bootstrap, registry, planned, records, pids, args.timeout
+    )
+    stop_alive(started, children)
+    console.print(f"{label}: {result.events_per_s:,.0f} events/s")
+    return result
+
+
+def stop_alive(started: list[Child], children: list[Child]) -> None:
+    """Stop `started`, after checking that none died during its run (a dead stage's numbers
+    are not its own), and take them out of `children`."""
     dead = [c for c in started if c.process.poll() is not None]
     if dead:
         raise RuntimeError(f"{dead[0].name} died during the run:\n{dead[0].tail()}")
-    latency.services = f"{what}, fresh topics, warmed by {WARM_UP_EVENTS:,} events, same rate"
     for child in started:
         child.stop()
         children.remove(child)
-    return latency
 
 
 def on_prefix(
@@ -951,9 +988,8 @@ async def benchmark(
     run = f"b{os.getpid() % 100000}"
     pipe = service_settings(bootstrap, f"{run}-pipe", work)
     raw = pipe.model_copy(update={"topic_prefix": f"{run}-raw"})
-    pipe_registry, raw_registry = TopicRegistry(pipe), TopicRegistry(raw)
+    pipe_registry = TopicRegistry(pipe)
     await apply_topics(bootstrap, pipe_registry.specs)
-    await apply_topics(bootstrap, raw_registry.specs)
 
     planned = workload(args.events, "tp")
     encode_started = time.perf_counter()
@@ -966,34 +1002,29 @@ async def benchmark(
     children: list[Child] = []
     try:
         # 1. raw baseline: two plain aiokafka processes, as the services are two processes.
-        children += start_raw_stages(bootstrap, raw.topic_prefix, work)
-        waited = await wait_for_probe(bootstrap, raw_registry, "probe-raw", children, 120)
-        console.print(f"raw stages ready after {waited:.1f} s; measuring ...")
-        pids = {c.name: c.process.pid for c in children} | broker_pid
-        raw_result = await measure_throughput(
-            "raw", bootstrap, raw_registry, planned, raw_records, pids, args.timeout
+        raw_result = await throughput_on_fresh_stages(
+            "raw",
+            raw,
+            lambda settings: start_raw_stages(bootstrap, settings.topic_prefix, work),
+            children,
+            planned,
+            raw_records,
+            args,
+            broker_pid,
         )
-        for child in children:
-            child.stop()
-        children.clear()
-        console.print(f"raw: {raw_result.events_per_s:,.0f} events/s")
 
         # 2. the faust floor: the raw loop's work in faust agents on ampc's app settings.
         floor = service_settings(bootstrap, f"{run}-floor", work)
-        floor_registry = TopicRegistry(floor)
-        await apply_topics(bootstrap, floor_registry.specs)
-        children += start_faust_stages(floor, work)
-        waited = await wait_for_probe(bootstrap, floor_registry, "probe-floor", children, 180)
-        console.print(f"faust floor ready after {waited:.1f} s; measuring ...")
-        pids = {c.name: c.process.pid for c in children} | broker_pid
-        floor_records = on_prefix(pipe_records, pipe.topic_prefix, floor.topic_prefix)
-        floor_result = await measure_throughput(
-            "faust floor", bootstrap, floor_registry, planned, floor_records, pids, args.timeout
+        floor_result = await throughput_on_fresh_stages(
+            "faust floor",
+            floor,
+            lambda settings: start_faust_stages(settings, work),
+            children,
+            planned,
+            on_prefix(pipe_records, pipe.topic_prefix, floor.topic_prefix),
+            args,
+            broker_pid,
         )
-        for child in children:
-            child.stop()
-        children.clear()
-        console.print(f"faust floor: {floor_result.events_per_s:,.0f} events/s")
 
         # 3. the services.
         children += start_services(pipe, work)
