@@ -98,6 +98,19 @@ class TableStore:
         self._read.pop((kind, entity_id), None)
         self._written[(kind, entity_id)] = (state, raw)
 
+    def rewrite(self, kind: EntityKind, entity_id: str) -> EntityState | None:
+        """Write an entity's stored state again, unchanged, and return it (None if unknown).
+
+        A table write reaches RocksDB at once and its changelog only when faust's producer
+        sends it: a worker killed in between keeps the write locally while the changelog,
+        which a recovering worker elsewhere reads, lacks it. The event is then read again
+        and found already applied, so nothing would ever send that record.
+        """
+        state = self.get(kind, entity_id)
+        if state is not None:
+            self.put(kind, entity_id, state)
+        return state
+
     def json_of(self, kind: EntityKind, entity_id: str, state: EntityState) -> bytes:
         """`state_json(state)`, reusing what `put` serialised for this very state object."""
         written = self._written.pop((kind, entity_id), None)
@@ -178,11 +191,12 @@ def build_ledger(settings: Settings) -> faust.App:
                     await publish(kind, entity_id, state, event_type)
             case Duplicate():
                 EVENTS_DUPLICATE.labels(SERVICE).inc()
-                # A crash may have come between the table write and the publication: publish
-                # again (a compacted topic keeps the latest, so this is harmless).
+                # A crash may have come between the table write and its changelog record, or
+                # the publication: write and publish again (the changelog and the state topic
+                # are compacted and keep the latest, so this is harmless).
                 again = touched if touched is not None else touched_entities(event)
                 for kind, entity_id in again:
-                    current = store.get(kind, entity_id)
+                    current = store.rewrite(kind, entity_id)
                     if current is not None:
                         await publish(kind, entity_id, current, event_type)
             case Rejected(code=code, message=message, field_path=field_path):

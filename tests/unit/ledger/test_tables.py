@@ -160,3 +160,29 @@ def test_table_value_reads_a_faust_table_as_its_get_does(tmp_path: Path) -> None
     table.data["D-1"] = b'{"version":1}'  # into the store itself: no changelog, no event
     assert table_value(table, "D-1") == table.get("D-1") == b'{"version":1}'
     assert table_value(table, "D-2") is table.get("D-2") is None
+
+
+class _WriteCountingTable(dict[str, bytes]):
+    """A table that counts writes: each write of a faust table sends a changelog record."""
+
+    writes = 0
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.writes += 1
+        super().__setitem__(key, value)
+
+
+def test_rewriting_an_entity_writes_its_state_again_unchanged() -> None:
+    feed = Feed()
+    feed.send_all(*scenario())
+    kind, entity_id, state = next(s for s in feed.store.items() if s[0] is EntityKind.PLANTS)
+    table = _WriteCountingTable()
+    store = TableStore({EntityKind.PLANTS: table})
+    store.put(kind, entity_id, state)
+    stored, writes = table[entity_id], table.writes
+
+    assert store.rewrite(kind, entity_id) == state
+    assert table.writes == writes + 1  # so the changelog gets the record again
+    assert table[entity_id] == stored
+    assert store.rewrite(kind, "no-such-plant") is None
+    assert table.writes == writes + 1
