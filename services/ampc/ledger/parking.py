@@ -71,7 +71,11 @@ class ParkingLot:
             and e["partition"] == source.partition
             for e in entries
         ):
-            return True  # a replay after a crash: already waiting
+            # A replay after a crash: already waiting. Written again all the same, as the
+            # crash may have come before the table's changelog record was sent (faust writes
+            # RocksDB first), and a worker recovering this partition elsewhere reads only that.
+            self.table[key] = json.dumps(entries).encode()
+            return True
         entries.append(_encode(source, now))
         self.table[key] = json.dumps(entries).encode()
         PARKED_EVENTS.inc()

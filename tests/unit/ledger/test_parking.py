@@ -29,11 +29,26 @@ def test_waiting_records_come_back_oldest_first_and_leave_when_released() -> Non
     assert lot.table == {}
 
 
-def test_a_replayed_record_is_parked_once() -> None:
-    lot = ParkingLot({})
+class _WriteCountingTable(dict[str, bytes]):
+    """A table that counts writes: each write of a faust table sends a changelog record."""
+
+    writes = 0
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.writes += 1
+        super().__setitem__(key, value)
+
+
+def test_a_replayed_record_is_parked_once_and_written_again() -> None:
+    table = _WriteCountingTable()
+    lot = ParkingLot(table)
     assert lot.park(record(5), now=1.0)
+    stored, writes = table["P-1"], table.writes
     assert lot.park(record(5), now=2.0)
     assert len(lot.waiting("P-1")) == 1
+    # the crash may have come before the first write's changelog record was sent
+    assert table.writes == writes + 1
+    assert table["P-1"] == stored
 
 
 def test_a_full_lot_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
