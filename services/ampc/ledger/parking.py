@@ -63,19 +63,20 @@ class ParkingLot:
         """Park a record under its key; False if the key's lot is full (refuse it instead)."""
         key = (source.key or b"").decode()
         entries = self._entries(key)
-        if len(entries) >= MAX_PER_KEY:
-            return False
         if any(
             e["topic"] == source.topic
             and e["offset"] == source.offset
             and e["partition"] == source.partition
             for e in entries
         ):
-            # A replay after a crash: already waiting. Written again all the same, as the
-            # crash may have come before the table's changelog record was sent (faust writes
-            # RocksDB first), and a worker recovering this partition elsewhere reads only that.
+            # A replay after a crash: already waiting (also in a full lot, where refusing it
+            # would dead-letter an event that stays parked). Written again all the same, as
+            # the crash may have come before the table's changelog record was sent, and a
+            # worker recovering this partition elsewhere reads only that.
             self.table[key] = json.dumps(entries).encode()
             return True
+        if len(entries) >= MAX_PER_KEY:
+            return False
         entries.append(_encode(source, now))
         self.table[key] = json.dumps(entries).encode()
         PARKED_EVENTS.inc()

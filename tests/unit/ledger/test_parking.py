@@ -57,6 +57,8 @@ def test_a_full_lot_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
     assert lot.park(record(1), now=0.0)
     assert lot.park(record(2), now=0.0)
     assert not lot.park(record(3), now=0.0)
+    assert lot.park(record(2), now=1.0)  # a replay of one that waits is not refused
+    assert [r.offset for r in lot.waiting("P-1")] == [1, 2]
 
 
 def test_expired_only_in_the_given_partition_and_before_the_time() -> None:
