@@ -48,6 +48,15 @@ def _decode(entry: dict[str, object]) -> SourceRecord:
     )
 
 
+def _is_record(entry: dict[str, object], source: SourceRecord) -> bool:
+    """Whether a parked entry is this record (by its place in its topic)."""
+    return (
+        entry["topic"] == source.topic
+        and entry["partition"] == source.partition
+        and entry["offset"] == source.offset
+    )
+
+
 class ParkingLot:
     """Waiting events per canonical key, in a faust table (a dict in tests)."""
 
@@ -63,23 +72,17 @@ class ParkingLot:
         """Park a record under its key; False if the key's lot is full (refuse it instead)."""
         key = (source.key or b"").decode()
         entries = self._entries(key)
-        if any(
-            e["topic"] == source.topic
-            and e["offset"] == source.offset
-            and e["partition"] == source.partition
-            for e in entries
-        ):
-            # A replay after a crash: already waiting (also in a full lot, where refusing it
-            # would dead-letter an event that stays parked). Written again all the same, as
-            # the crash may have come before the table's changelog record was sent, and a
-            # worker recovering this partition elsewhere reads only that.
-            self.table[key] = json.dumps(entries).encode()
-            return True
-        if len(entries) >= MAX_PER_KEY:
-            return False
-        entries.append(_encode(source, now))
+        waiting = any(_is_record(e, source) for e in entries)
+        # A replay after a crash finds it already waiting: not refused even in a full lot
+        # (that would dead-letter an event that stays parked), and written again all the same,
+        # as the crash may have come before the table's changelog record was sent, and a
+        # worker recovering this partition elsewhere reads only that.
+        if not waiting:
+            if len(entries) >= MAX_PER_KEY:
+                return False
+            entries.append(_encode(source, now))
+            PARKED_EVENTS.inc()
         self.table[key] = json.dumps(entries).encode()
-        PARKED_EVENTS.inc()
         return True
 
     def waiting(self, key: str) -> list[SourceRecord]:
@@ -88,15 +91,7 @@ class ParkingLot:
 
     def release(self, key: str, source: SourceRecord) -> None:
         """Forget a record that was applied or finally judged."""
-        entries = [
-            e
-            for e in self._entries(key)
-            if not (
-                e["topic"] == source.topic
-                and e["partition"] == source.partition
-                and e["offset"] == source.offset
-            )
-        ]
+        entries = [e for e in self._entries(key) if not _is_record(e, source)]
         if entries:
             self.table[key] = json.dumps(entries).encode()
         else:
