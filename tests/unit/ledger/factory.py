@@ -325,3 +325,13 @@ class Feed:
 def snapshot(store: MemoryStore) -> dict[tuple[EntityKind, str], str]:
     """Everything the store holds, applied logs included, for before/after comparisons."""
     return {(kind, entity_id): state.model_dump_json() for kind, entity_id, state in store.items()}
+
+
+class WriteCountingTable(dict[str, bytes]):
+    """A table that counts writes: each write of a faust table sends a changelog record."""
+
+    writes = 0
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.writes += 1
+        super().__setitem__(key, value)

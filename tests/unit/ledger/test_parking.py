@@ -7,6 +7,7 @@ import pytest
 from ampc.ledger import parking
 from ampc.ledger.parking import ParkingLot
 from ampc.platform.deadletter import SourceRecord
+from tests.unit.ledger.factory import WriteCountingTable
 
 pytestmark = pytest.mark.unit
 
@@ -29,18 +30,8 @@ def test_waiting_records_come_back_oldest_first_and_leave_when_released() -> Non
     assert lot.table == {}
 
 
-class _WriteCountingTable(dict[str, bytes]):
-    """A table that counts writes: each write of a faust table sends a changelog record."""
-
-    writes = 0
-
-    def __setitem__(self, key: str, value: bytes) -> None:
-        self.writes += 1
-        super().__setitem__(key, value)
-
-
 def test_a_replayed_record_is_parked_once_and_written_again() -> None:
-    table = _WriteCountingTable()
+    table = WriteCountingTable()
     lot = ParkingLot(table)
     assert lot.park(record(5), now=1.0)
     stored, writes = table["P-1"], table.writes

@@ -16,7 +16,14 @@ from ampc.ledger.tables import ledger_table, table_value
 from ampc.platform.deadletter import SourceRecord
 from ampc.platform.streaming import create_app
 from ampc.settings import Settings
-from tests.unit.ledger.factory import Feed, amended, cancelled, production, scenario
+from tests.unit.ledger.factory import (
+    Feed,
+    WriteCountingTable,
+    amended,
+    cancelled,
+    production,
+    scenario,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -162,21 +169,11 @@ def test_table_value_reads_a_faust_table_as_its_get_does(tmp_path: Path) -> None
     assert table_value(table, "D-2") is table.get("D-2") is None
 
 
-class _WriteCountingTable(dict[str, bytes]):
-    """A table that counts writes: each write of a faust table sends a changelog record."""
-
-    writes = 0
-
-    def __setitem__(self, key: str, value: bytes) -> None:
-        self.writes += 1
-        super().__setitem__(key, value)
-
-
 def test_rewriting_an_entity_writes_its_state_again_unchanged() -> None:
     feed = Feed()
     feed.send_all(*scenario())
     kind, entity_id, state = next(s for s in feed.store.items() if s[0] is EntityKind.PLANTS)
-    table = _WriteCountingTable()
+    table = WriteCountingTable()
     store = TableStore({EntityKind.PLANTS: table})
     store.put(kind, entity_id, state)
     stored, writes = table[entity_id], table.writes
